@@ -1,0 +1,288 @@
+"""Resampling onto the model grid, SNV, quality control, and the parsed-shard -> spectra-shard stage.
+
+Every spectrum is resampled onto `n_points` points uniform over its OWN range [min x, max x]; the
+range is kept per spectrum as (start, stop) so the model can place each point on the wavenumber
+axis. The whole batch is interpolated at once: all spectra are concatenated, each mapped to its own
+interval [2i, 2i + 1] so one flat `searchsorted` finds every bracket without a loop per spectrum.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+
+from spectralfm.atomic import atomic_path
+from spectralfm.errors import InputError
+
+N_POINTS = 2048
+MIN_POINTS = 32
+MIN_RANGE_CM1 = 50.0
+MODALITIES = ("raman", "ir", "nir")
+PARSED_COLUMNS = ("x", "y", "modality", "source", "sample_id", "metadata")
+STRING_DTYPE = h5py.string_dtype("utf-8")
+
+
+def _sorted_deduplicated(xs: list[np.ndarray], ys: list[np.ndarray]):
+    """Concatenate a batch, sort each spectrum by x and average duplicate x values, all vectorised.
+
+    Returns flat x, flat y, and per-spectrum [start, end) offsets into them.
+    """
+    lengths = np.array([len(x) for x in xs], dtype=np.int64)
+    segment = np.repeat(np.arange(len(xs)), lengths)
+    flat_x = np.concatenate(xs).astype(np.float64) if len(xs) else np.zeros(0)
+    flat_y = np.concatenate(ys).astype(np.float64) if len(ys) else np.zeros(0)
+    order = np.lexsort((flat_x, segment))
+    flat_x, flat_y, segment = flat_x[order], flat_y[order], segment[order]
+    # a new group starts where the spectrum or the x value changes; duplicates share a group
+    new_group = np.ones(len(flat_x), dtype=bool)
+    new_group[1:] = (segment[1:] != segment[:-1]) | (flat_x[1:] != flat_x[:-1])
+    starts = np.flatnonzero(new_group)
+    counts = np.diff(np.append(starts, len(flat_x)))
+    x_unique = flat_x[starts]
+    y_mean = np.add.reduceat(flat_y, starts) / counts if len(starts) else flat_y
+    seg_unique = segment[starts]
+    offsets = np.searchsorted(seg_unique, np.arange(len(xs) + 1))
+    return x_unique, y_mean, offsets
+
+
+def resample_batch(
+    xs: list[np.ndarray], ys: list[np.ndarray], n_points: int = N_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample each (x, y) linearly onto n_points uniform over its own [min x, max x].
+
+    Returns spectra float32 (n, n_points) and axis float64 (n, 2) = (start, stop), ascending.
+    A spectrum that cannot be resampled (non-finite values, fewer than 2 distinct x, zero range)
+    gets a NaN row and NaN axis so `qc_reasons` can reject it with a reason instead of crashing.
+    """
+    if len(xs) != len(ys):
+        raise InputError(f"resample_batch: {len(xs)} x arrays but {len(ys)} y arrays")
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if np.ndim(x) != 1 or np.shape(x) != np.shape(y):
+            raise InputError(
+                f"resample_batch: spectrum {i} has x shape {np.shape(x)} but y shape {np.shape(y)}"
+            )
+    n = len(xs)
+    spectra = np.full((n, n_points), np.nan, dtype=np.float32)
+    axis = np.full((n, 2), np.nan, dtype=np.float64)
+    if n == 0:
+        return spectra, axis
+
+    finite = np.array(
+        [
+            len(x) > 0 and np.isfinite(x).all() and np.isfinite(y).all()
+            for x, y in zip(xs, ys, strict=True)
+        ]
+    )
+    good = np.flatnonzero(finite)
+    flat_x, flat_y, offsets = _sorted_deduplicated([xs[i] for i in good], [ys[i] for i in good])
+    counts = np.diff(offsets)
+    # every finite spectrum has >= 1 point, so its first and last sorted x exist
+    lo, hi = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
+    ok = (counts >= 2) & (hi > lo)
+    good, lo, hi = good[ok], lo[ok], hi[ok]
+    keep_points = np.repeat(ok, counts)
+    flat_x, flat_y = flat_x[keep_points], flat_y[keep_points]
+    offsets = np.concatenate([[0], np.cumsum(counts[ok])])
+    m = len(good)
+    if m == 0:
+        return spectra, axis
+
+    # map spectrum j to [2j, 2j + 1]: segments are disjoint, so one searchsorted serves the batch
+    seg = np.repeat(np.arange(m), np.diff(offsets))
+    width = hi - lo
+    shifted_x = (flat_x - lo[seg]) / width[seg] + 2.0 * seg
+    unit = np.linspace(0.0, 1.0, n_points)
+    shifted_grid = (unit[None, :] + 2.0 * np.arange(m)[:, None]).ravel()
+    right = np.searchsorted(shifted_x, shifted_grid, side="right")
+    # keep both bracket points inside the spectrum's own segment (the last grid point sits on x_max)
+    seg_start = np.repeat(offsets[:-1], n_points)
+    seg_last = np.repeat(offsets[1:] - 1, n_points)
+    right = np.clip(right, seg_start + 1, seg_last)
+    left = right - 1
+    grid_x = lo[:, None] + unit[None, :] * width[:, None]  # in cm^-1: weights computed unshifted
+    x0, x1 = flat_x[left], flat_x[right]
+    t = (grid_x.ravel() - x0) / (x1 - x0)
+    values = flat_y[left] + t * (flat_y[right] - flat_y[left])
+    spectra[good] = values.reshape(m, n_points).astype(np.float32)
+    axis[good, 0], axis[good, 1] = lo, hi
+    return spectra, axis
+
+
+def snv(spectra: np.ndarray) -> np.ndarray:
+    """Row-wise standard normal variate: each row minus its mean, divided by its std (float32)."""
+    spectra = np.asarray(spectra, dtype=np.float64)
+    mean = spectra.mean(axis=1, keepdims=True)
+    std = spectra.std(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((spectra - mean) / std).astype(np.float32)
+
+
+def qc_reasons(
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    spectra: np.ndarray,
+    min_points: int = MIN_POINTS,
+    min_range: float = MIN_RANGE_CM1,
+) -> list[str | None]:
+    """Why each spectrum must be rejected (None = accepted). `spectra` are resampled, before SNV.
+
+    Reasons start with a fixed category ("non_finite", "too_few_points", "narrow_range", "flat")
+    followed by details, so they can be counted by category.
+    """
+    reasons: list[str | None] = []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n_bad = int((~np.isfinite(x)).sum() + (~np.isfinite(y)).sum())
+        if n_bad:
+            reasons.append(f"non_finite: {n_bad} non-finite x/y values")
+            continue
+        n_distinct = len(np.unique(x))
+        if n_distinct < min_points:
+            reasons.append(f"too_few_points: {n_distinct} distinct x < {min_points}")
+            continue
+        span = float(x.max() - x.min())
+        if span < min_range:
+            reasons.append(f"narrow_range: {span:.3g} cm^-1 < {min_range:g}")
+            continue
+        row = np.asarray(spectra[i], dtype=np.float64)
+        if not np.isfinite(row).all():
+            reasons.append("non_finite: resampled spectrum has non-finite values")
+            continue
+        # relative test: a constant at 1e3 with float round-off is still flat
+        if row.std() <= 1e-7 * np.abs(row).mean():
+            reasons.append(f"flat: std {row.std():.3g} ~ 0")
+            continue
+        reasons.append(None)
+    return reasons
+
+
+def _record_reason(modality, source, sample_id, x, y) -> str | None:
+    """Record-level problems found before resampling (missing ids, bad modality, bad shapes)."""
+    if not source:
+        return "missing_source: empty source"
+    if not sample_id:
+        return "missing_sample_id: empty sample_id"
+    if modality not in MODALITIES:
+        return f"bad_modality: {modality!r} not in {MODALITIES}"
+    if x is None or y is None:
+        return "missing_values: x or y is null"
+    if len(x) != len(y):
+        return f"length_mismatch: {len(x)} x values but {len(y)} y values"
+    return None
+
+
+def process_shard(
+    parsed_path: str | Path,
+    out_path: str | Path,
+    quarantine_path: str | Path,
+    n_points: int = N_POINTS,
+    batch_size: int = 1024,
+) -> dict:
+    """Parsed shard (Parquet) -> spectra shard (HDF5, resampled + SNV) and a quarantine CSV.
+
+    Streams the Parquet file in batches. The HDF5 and CSV are written atomically. Returns counts:
+    {"read", "kept", "quarantined", "reasons": {category: n}}.
+    """
+    parsed_path = Path(parsed_path)
+    try:
+        parquet = pq.ParquetFile(parsed_path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise InputError(f"{parsed_path}: not a readable Parquet file ({exc})") from exc
+    missing = [c for c in PARSED_COLUMNS if c not in parquet.schema_arrow.names]
+    if missing:
+        raise InputError(f"{parsed_path}: parsed shard lacks columns {missing}")
+
+    read = kept = 0
+    reasons_count: Counter[str] = Counter()
+    quarantined: list[tuple[str, str, str]] = []
+    with atomic_path(out_path) as tmp_h5, atomic_path(quarantine_path) as tmp_csv:
+        with h5py.File(tmp_h5, "w") as f:
+            chunk_rows = 256
+            ds_spectra = f.create_dataset(
+                "spectra",
+                shape=(0, n_points),
+                maxshape=(None, n_points),
+                dtype=np.float32,
+                chunks=(chunk_rows, n_points),
+            )
+            ds_axis = f.create_dataset(
+                "axis", shape=(0, 2), maxshape=(None, 2), dtype=np.float64, chunks=(4096, 2)
+            )
+            meta = {
+                name: f.create_dataset(
+                    f"meta/{name}", shape=(0,), maxshape=(None,), dtype=STRING_DTYPE, chunks=(4096,)
+                )
+                for name in ("source", "modality", "sample_id")
+            }
+            columns = ["x", "y", "modality", "source", "sample_id"]
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+                rows = batch.to_pydict()
+                n = len(rows["x"])
+                read += n
+                xs, ys, ids = [], [], []
+                for i in range(n):
+                    src, mod, sid = rows["source"][i], rows["modality"][i], rows["sample_id"][i]
+                    x, y = rows["x"][i], rows["y"][i]
+                    reason = _record_reason(mod, src, sid, x, y)
+                    if reason:
+                        quarantined.append((str(src), str(sid), reason))
+                        reasons_count[reason.split(":")[0]] += 1
+                        continue
+                    xs.append(np.asarray(x, dtype=np.float64))
+                    ys.append(np.asarray(y, dtype=np.float64))
+                    ids.append((src, mod, sid))
+                spectra, axis = resample_batch(xs, ys, n_points)
+                reasons = qc_reasons(xs, ys, spectra)
+                accept = np.array([r is None for r in reasons], dtype=bool)
+                for (src, _mod, sid), reason in zip(ids, reasons, strict=True):
+                    if reason is not None:
+                        quarantined.append((src, sid, reason))
+                        reasons_count[reason.split(":")[0]] += 1
+                k = int(accept.sum())
+                if k == 0:
+                    continue
+                start = kept
+                kept += k
+                ds_spectra.resize(kept, axis=0)
+                ds_axis.resize(kept, axis=0)
+                ds_spectra[start:kept] = snv(spectra[accept])
+                ds_axis[start:kept] = axis[accept]
+                accepted_ids = [ids[i] for i in np.flatnonzero(accept)]
+                for col, name in enumerate(("source", "modality", "sample_id")):
+                    meta[name].resize(kept, axis=0)
+                    meta[name][start:kept] = [row[col] for row in accepted_ids]
+            f.attrs["n_points"] = n_points
+            f.attrs["parsed_shard"] = parsed_path.name
+            f.attrs["counts"] = json.dumps(
+                {"read": read, "kept": kept, "quarantined": len(quarantined)}
+            )
+        with open(tmp_csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["source", "sample_id", "reason"])
+            writer.writerows(quarantined)
+    return {
+        "read": read,
+        "kept": kept,
+        "quarantined": len(quarantined),
+        "reasons": dict(sorted(reasons_count.items())),
+    }
+
+
+def read_spectra_shard_meta(path: str | Path) -> dict[str, np.ndarray]:
+    """The /meta/* string columns of a spectra shard as numpy str arrays (validated)."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        out = {}
+        for name in ("source", "modality", "sample_id"):
+            key = f"meta/{name}"
+            if key not in f:
+                raise InputError(f"{path}: spectra shard lacks /{key}")
+            out[name] = f[key].asstr()[:].astype(str)
+    return out
