@@ -1,0 +1,146 @@
+"""Mamba blocks: selective state-space model with an input-dependent delta, B and C.
+
+Recurrence per channel d and state n (ZOH for A, Euler for B, as in Mamba):
+    h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * x_t,    y_t = C_t . h_t + D * x_t
+with A = -exp(A_log) < 0 diagonal. `selective_scan_chunked` computes this without a loop over
+tokens: inside a chunk every pair (t, s<=t) gets the decay exp(S_t - S_s), S the cumulative
+log-decay, which is <= 0 and so never overflows; only the chunk-end state is carried across
+chunks (a loop over L/chunk chunks). `selective_scan_sequential` is the plain reference loop.
+Shapes: x, delta (B, L, D); A (D, N); Bm, C (B, L, N); D (D,); result (B, L, D).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spectralfm.models.config import ModelConfig
+
+
+def selective_scan_sequential(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reference: one step per token (slow; for tests and the benchmark baseline)."""
+    b, length, d = x.shape
+    h = x.new_zeros(b, d, A.shape[1])
+    ys = []
+    for t in range(length):
+        decay = torch.exp(delta[:, t, :, None] * A)  # (B, D, N)
+        h = decay * h + (delta[:, t] * x[:, t])[..., None] * Bm[:, t, None, :]
+        ys.append((h * C[:, t, None, :]).sum(-1))
+    y = torch.stack(ys, dim=1)
+    return y if D is None else y + x * D
+
+
+def selective_scan_chunked(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    chunk: int = 16,
+) -> torch.Tensor:
+    """Same result as `selective_scan_sequential`, parallel over tokens within each chunk."""
+    b, length, d = x.shape
+    n = A.shape[1]
+    pad = (-length) % chunk
+    if pad:  # delta = 0 past the end: decay 1 and no input, so padding changes nothing before it
+        x_, delta_, Bm_, C_ = (F.pad(v, (0, 0, 0, pad)) for v in (x, delta, Bm, C))
+    else:
+        x_, delta_, Bm_, C_ = x, delta, Bm, C
+    nc = (length + pad) // chunk
+    x_ = x_.reshape(b, nc, chunk, d)
+    delta_ = delta_.reshape(b, nc, chunk, d)
+    Bm_ = Bm_.reshape(b, nc, chunk, n)
+    C_ = C_.reshape(b, nc, chunk, n)
+
+    cum = delta_.cumsum(dim=2)  # (b, c, T, D) chunk-local
+    # S_t - S_s = A * sum_{s<r<=t} delta_r <= 0. Summed directly ("segment sum") rather than as
+    # cum_t - cum_s, whose cancellation costs accuracy when deltas are large
+    strict = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril(-1)
+    steps = delta_[:, :, :, None, :].expand(-1, -1, -1, chunk, -1)  # (b, c, r, s, D)
+    gap = steps.masked_fill(~strict[:, :, None], 0.0).cumsum(dim=2)  # (b, c, t, s, D)
+    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
+    log_decay = (gap[..., None] * A).masked_fill(~causal[:, :, None, None], float("-inf"))
+    u = (delta_ * x_)[..., None] * Bm_[:, :, :, None, :]  # (b, c, T, D, N)
+    h_intra = torch.einsum("bctsdn,bcsdn->bctdn", torch.exp(log_decay), u)
+
+    # carry states across chunks: state entering chunk c, decayed to each position inside it
+    log_decay_from_start = cum[..., None] * A  # (b, c, T, D, N)
+    chunk_decay = torch.exp(log_decay_from_start[:, :, -1])  # (b, c, D, N)
+    h = x.new_zeros(b, d, n)
+    starts = []
+    for c in range(nc):
+        starts.append(h)
+        h = chunk_decay[:, c] * h + h_intra[:, c, -1]
+    h_start = torch.stack(starts, dim=1)  # (b, c, D, N)
+    h_all = h_intra + torch.exp(log_decay_from_start) * h_start[:, :, None]
+    y = torch.einsum("bctdn,bctn->bctd", h_all, C_).reshape(b, nc * chunk, d)[:, :length]
+    return y if D is None else y + x * D
+
+
+class SelectiveSSM(nn.Module):
+    """One scan direction: depthwise causal conv -> SiLU -> input-dependent (delta, B, C) -> scan."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d_inner, n = cfg.d_inner, cfg.d_state
+        self.dt_rank = math.ceil(cfg.d_model / 16)
+        self.scan = cfg.scan
+        self.chunk = cfg.scan_chunk
+        self.conv = nn.Conv1d(d_inner, d_inner, cfg.d_conv, groups=d_inner, padding=cfg.d_conv - 1)
+        self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * n, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, d_inner)
+        # Mamba init: dt log-uniform in [1e-3, 1e-1] through the softplus; A_n = -(n+1)
+        dt = torch.exp(torch.rand(d_inner) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log = nn.Parameter(
+            torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(d_inner, 1)
+        )
+        self.D = nn.Parameter(torch.ones(d_inner))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, L, d_inner) -> (B, L, d_inner), causal along L."""
+        length = u.shape[1]
+        u = F.silu(self.conv(u.transpose(1, 2))[..., :length].transpose(1, 2))
+        n = self.A_log.shape[1]
+        dt, Bm, C = self.x_proj(u).split([self.dt_rank, n, n], dim=-1)
+        # the scan runs in fp32 whatever the autocast dtype: exp of cumulative sums needs it
+        delta = F.softplus(self.dt_proj(dt)).float()
+        A = -torch.exp(self.A_log.float())
+        args = (u.float(), delta, A, Bm.float(), C.float(), self.D.float())
+        if self.scan == "sequential":
+            y = selective_scan_sequential(*args)
+        else:
+            y = selective_scan_chunked(*args, chunk=self.chunk)
+        return y.to(u.dtype)
+
+
+class MambaBlock(nn.Module):
+    """Pre-norm residual block; bidirectional = a forward and a reversed scan sharing projections."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm = nn.RMSNorm(cfg.d_model)
+        self.in_proj = nn.Linear(cfg.d_model, 2 * cfg.d_inner, bias=False)
+        self.forward_ssm = SelectiveSSM(cfg)
+        self.backward_ssm = SelectiveSSM(cfg) if cfg.bidirectional else None
+        self.out_proj = nn.Linear(cfg.d_inner, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u, gate = self.in_proj(self.norm(x)).chunk(2, dim=-1)
+        y = self.forward_ssm(u)
+        if self.backward_ssm is not None:
+            y = y + self.backward_ssm(u.flip(1)).flip(1)
+        return x + self.drop(self.out_proj(y * F.silu(gate)))
