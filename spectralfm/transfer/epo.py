@@ -1,0 +1,71 @@
+"""External Parameter Orthogonalisation (Roger, Chauchard & Bellon-Maurel 2003).
+
+The differences between the standards measured on the target and on the master span the directions
+the instrument change adds to a spectrum. EPO projects those directions out of every spectrum and
+builds the PLS model in the remaining space, so the model becomes blind to the instrument.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from spectralfm.errors import InputError
+from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
+from spectralfm.transfer.ds import _paired
+
+
+class EPO(TransformerMixin, BaseEstimator):
+    """fit(X_target_std, X_master_std): the first `n_components` right singular vectors of the
+    (uncentred, so the mean instrument offset counts) difference matrix; transform(X): X with those
+    directions projected out, X (I - V V'). Fewer components are used when the standards span
+    fewer (e.g. N standards give at most N directions)."""
+
+    def __init__(self, n_components: int = 4):
+        self.n_components = n_components
+
+    def fit(self, X_target_std, X_master_std):
+        Xt, Xm = _paired(X_target_std, X_master_std, "EPO.fit")
+        if int(self.n_components) != self.n_components or self.n_components < 0:
+            raise InputError(f"EPO n_components={self.n_components!r}: must be an integer >= 0")
+        _, s, Vt = np.linalg.svd(Xt - Xm, full_matrices=False)
+        # Directions with (numerically) zero difference carry nothing to remove.
+        k = int(min(self.n_components, np.sum(s > 1e-12 * max(s[0], 1e-300))))
+        self.components_ = Vt[:k]  # (k, p), orthonormal rows
+        self.n_features_in_ = Xt.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "components_")
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"EPO.transform: expected shape (n, {self.n_features_in_}), got {X.shape}")  # fmt: skip
+        return X - (X @ self.components_.T) @ self.components_
+
+
+class EPOTransfer(MasterModelMixin, TransferMethod):
+    """PLS built on EPO-projected master spectra and applied to EPO-projected target spectra."""
+
+    name: ClassVar[str] = "epo"
+    needs_standards: ClassVar[bool] = True
+
+    def __init__(self, n_components: int = 4, max_components: int = 20, cv: int = 10,
+                 cv_rule: str = "one_se"):  # fmt: skip
+        self.n_components = n_components
+        self.max_components = max_components
+        self.cv = cv
+        self.cv_rule = cv_rule
+
+    def fit(self, task: TransferTask) -> EPOTransfer:
+        task = self._check_task(task, min_standards=1)
+        self.epo_ = EPO(self.n_components).fit(task.X_target_std, task.X_master_std)
+        self.master_model_ = self._master_pls().fit(self.epo_.transform(task.X_master), task.y)
+        return self
+
+    def predict(self, X_target) -> np.ndarray:
+        check_is_fitted(self, "master_model_")
+        X = self._check_spectra(X_target, self.master_model_.n_features_in_)
+        return self.master_model_.predict(self.epo_.transform(X))

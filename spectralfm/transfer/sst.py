@@ -1,0 +1,75 @@
+"""Spectral Space Transformation (Du et al. 2011, Anal. Chim. Acta 690:64-70).
+
+The standards measured on both instruments are joined side by side, [X_master | X_target], and
+decomposed by SVD: the first components are the spectral subspace the two instruments share, seen
+through each instrument's loadings (P_master, P_target). A target spectrum's part lying in that
+subspace is re-expressed with the master loadings; the rest of it is left untouched:
+x -> x + x pinv(P_target') (P_master' - P_target').
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from spectralfm.errors import InputError
+from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
+from spectralfm.transfer.ds import _paired
+
+
+class SST(TransformerMixin, BaseEstimator):
+    """fit(X_target_std, X_master_std), transform(target spectra) -> master-like spectra.
+
+    Uncentred SVD as published, so the first component carries the mean spectrum and with it any
+    offset between the instruments.
+    """
+
+    def __init__(self, n_components: int = 2):
+        self.n_components = n_components
+
+    def fit(self, X_target_std, X_master_std):
+        Xt, Xm = _paired(X_target_std, X_master_std, "SST.fit")
+        if int(self.n_components) != self.n_components or self.n_components < 1:
+            raise InputError(f"SST n_components={self.n_components!r}: must be an integer >= 1")
+        p = Xt.shape[1]
+        _, s, Vt = np.linalg.svd(np.hstack([Xm, Xt]), full_matrices=False)
+        k = int(min(self.n_components, np.sum(s > 1e-12 * max(s[0], 1e-300))))
+        P_master, P_target = Vt[:k, :p], Vt[:k, p:]  # (k, p) loadings seen by each instrument
+        self.F_ = np.linalg.pinv(P_target) @ (P_master - P_target)  # (p, p)
+        self.n_features_in_ = p
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "F_")
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"SST.transform: expected shape (n, {self.n_features_in_}), got {X.shape}")  # fmt: skip
+        return X + X @ self.F_
+
+
+class SSTTransfer(MasterModelMixin, TransferMethod):
+    """Master PLS applied to SST-transformed target spectra."""
+
+    name: ClassVar[str] = "sst"
+    needs_standards: ClassVar[bool] = True
+
+    def __init__(self, n_components: int = 2, max_components: int = 20, cv: int = 10,
+                 cv_rule: str = "one_se"):  # fmt: skip
+        self.n_components = n_components
+        self.max_components = max_components
+        self.cv = cv
+        self.cv_rule = cv_rule
+
+    def fit(self, task: TransferTask) -> SSTTransfer:
+        task = self._check_task(task, min_standards=1)
+        self.master_model_ = self._master_pls().fit(task.X_master, task.y)
+        self.sst_ = SST(self.n_components).fit(task.X_target_std, task.X_master_std)
+        return self
+
+    def predict(self, X_target) -> np.ndarray:
+        check_is_fitted(self, "sst_")
+        X = self._check_spectra(X_target, self.master_model_.n_features_in_)
+        return self.master_model_.predict(self.sst_.transform(X))
