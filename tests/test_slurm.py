@@ -1,0 +1,237 @@
+"""The Slurm profile against a real (local, one-node) Slurm.
+
+`.ci/slurm/up.sh` starts the cluster; without one answering `sinfo` the Slurm test is skipped.
+The profile check at the bottom needs no cluster and always runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"
+TEST_WORKFLOW = Path(__file__).resolve().parent / "slurm_workflow"
+# The job runs `python -m snakemake` and the rules' own `python` from the submitting environment:
+# sbatch exports it (the plugin always passes --export=ALL), so PATH must lead to this venv.
+VENV_BIN = Path(sys.executable).parent
+# The executor waits this long before its first status check (40 s in the profile, for real
+# clusters); a test cluster answers at once.
+FAST_STATUS_ARGS = (
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "1",
+)
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+
+
+def slurm_skip_reason() -> str | None:
+    """Why the Slurm tests cannot run here, or None when a local Slurm has an idle node."""
+    if shutil.which("sinfo") is None:
+        return "no Slurm client (sinfo) installed; start one with `sudo .ci/slurm/up.sh`"
+    try:
+        answer = subprocess.run(
+            ["sinfo", "--noheader", "--Node", "--format=%t"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 10 s (no slurmctld?); run `sudo .ci/slurm/up.sh`"
+    states = answer.stdout.split()
+    if answer.returncode != 0 or not states:
+        return f"sinfo found no Slurm cluster ({answer.stderr.strip()}); run `sudo .ci/slurm/up.sh`"
+    if not any(state in ("idle", "mix") for state in states):
+        return f"no idle Slurm node (states: {', '.join(states)})"
+    return None
+
+
+@dataclass
+class SlurmRun:
+    returncode: int
+    output: str  # stdout and stderr of Snakemake, interleaved
+    slurm_job_ids: list[str]
+    seconds: float
+
+
+def _cancel_jobs_named(prefix: str) -> None:
+    """Cancel every queued or running Slurm job whose name starts with prefix."""
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %j"], capture_output=True, text=True, timeout=30
+    )
+    ids = [
+        job_id
+        for job_id, _, name in (line.partition(" ") for line in listing.stdout.splitlines())
+        if name.startswith(prefix)
+    ]
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+
+
+def run_snakemake_on_slurm(
+    workdir: Path,
+    targets: list[str] | tuple[str, ...] = (),
+    extra_args: list[str] | tuple[str, ...] = (),
+    timeout: float = 300,
+) -> SlurmRun:
+    """Run `snakemake --profile profiles/slurm` in workdir and wait at most timeout seconds.
+
+    extra_args go after the profile (e.g. --snakefile, --configfile, --config); they win over
+    it. On timeout Snakemake's whole process group is stopped and its Slurm jobs cancelled, so
+    nothing outlives the call, then AssertionError is raised with the tail of the output.
+    """
+    prefix = "sfmtest" + uuid.uuid4().hex[:8]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(PROFILE),
+        *FAST_STATUS_ARGS,
+        # Names every Slurm job of this run, so a timeout can cancel exactly these.
+        "--slurm-jobname-prefix",
+        prefix,
+        *extra_args,
+        *targets,
+    ]
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: one kill reaches all its children
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # TERM first: Snakemake then scancels its own jobs; KILL whatever ignores it.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+        _cancel_jobs_named(prefix)
+        raise AssertionError(
+            f"snakemake on Slurm did not finish within {timeout} s:\n{output[-4000:]}"
+        ) from None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    _cancel_jobs_named(prefix)  # no-op after a clean run; a failed run may leave jobs queued
+    return SlurmRun(
+        returncode=process.returncode,
+        output=output,
+        slurm_job_ids=SUBMITTED.findall(output),
+        seconds=time.monotonic() - started,
+    )
+
+
+def scontrol_job(job_id: str) -> dict[str, str]:
+    """`scontrol show job` as key=value pairs (kept by slurmctld for MinJobAge after the end)."""
+    shown = subprocess.run(
+        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30
+    )
+    assert shown.returncode == 0, f"scontrol show job {job_id}: {shown.stderr}"
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def copy_test_workflow(destination: Path) -> Path:
+    shutil.copytree(TEST_WORKFLOW, destination)
+    return destination
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(360)
+def test_gpu_rule_goes_through_sbatch_and_matches_a_local_run(tmp_path):
+    reason = slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    on_slurm = copy_test_workflow(tmp_path / "on_slurm")
+    local = copy_test_workflow(tmp_path / "local")
+
+    run = run_snakemake_on_slurm(on_slurm, timeout=240)
+    assert run.returncode == 0, run.output[-4000:]
+
+    # Exactly one job went to Slurm: pretrain. prepare/summarize are local rules.
+    assert len(run.slurm_job_ids) == 1, run.output[-4000:]
+    job_id = run.slurm_job_ids[0]
+    job_env = json.loads((on_slurm / "results/pretrain/job_env.json").read_text())
+    assert job_env["SLURM_JOB_ID"] == job_id
+    assert job_env["SLURM_JOB_PARTITION"] == "gpu"  # set-resources in the profile
+    # The gres reached the job step: Slurm picked a GPU and told CUDA about it.
+    assert job_env["CUDA_VISIBLE_DEVICES"] not in (None, "")
+    assert job_env["SLURM_STEP_GPUS"] == job_env["CUDA_VISIBLE_DEVICES"]
+    for local_rule in ("prepare", "summarize"):
+        local_env = json.loads((on_slurm / f"logs/{local_rule}.log").read_text())
+        assert local_env["SLURM_JOB_ID"] is None, f"{local_rule} ran inside a Slurm job"
+
+    # The controller's own record: the config's resources became the sbatch request.
+    job = scontrol_job(job_id)
+    assert job["JobState"] == "COMPLETED"
+    assert job["Partition"] == "gpu"
+    assert job["TresPerJob"] == "gres:gpu:1"
+    assert job["CpusPerTres"] == "gres:gpu:1"  # --cpus-per-gpu, not a default --cpus-per-task
+    assert job["MinMemoryNode"] == "500M"
+    assert job["TimeLimit"] == "00:10:00"
+    slurm_log = on_slurm / f".snakemake/slurm_logs/rule_pretrain/{job_id}.log"
+    assert "rule pretrain:" in slurm_log.read_text()
+
+    # The same workflow without the profile gives the same results.
+    local_run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1"],
+        cwd=local,
+        env=dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert local_run.returncode == 0, local_run.stderr[-4000:]
+    for result in ("results/summary.json", "results/pretrain/value.txt"):
+        assert (on_slurm / result).read_bytes() == (local / result).read_bytes(), result
+    local_env = json.loads((local / "results/pretrain/job_env.json").read_text())
+    assert local_env["SLURM_JOB_ID"] is None
+
+
+def test_profile_is_accepted_and_routes_pretrain_to_the_gpu_partition(tmp_path):
+    """Needs no cluster: Snakemake parses every profile option (a misspelt one fails here)."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["slurm-status-command"] == "squeue"
+    # A default cpus_per_task would override pretrain's cpus_per_gpu in the plugin.
+    assert "cpus_per_task" not in profile["default-resources"]
+    assert "gpu" not in profile["set-resources"]["pretrain"]  # the count lives in config.yaml
+
+    workdir = copy_test_workflow(tmp_path / "wf")
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--dry-run"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    plan = dry.stdout + dry.stderr
+    pretrain = plan[plan.index("rule pretrain:") :].split("\n\n")[0]
+    resources = pretrain[pretrain.index("resources:") :].splitlines()[0]
+    requested = resources.removeprefix("resources:").strip().split(", ")
+    for expected in ("slurm_partition=gpu", "gpu=1", "cpus_per_gpu=1", "mem_mb=500", "runtime=10"):
+        assert expected in requested, (expected, resources)
