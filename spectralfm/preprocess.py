@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from spectralfm.atomic import atomic_path
 from spectralfm.errors import InputError
+from spectralfm.sources.record import list_column_rows
 
 N_POINTS = 2048
 MIN_POINTS = 32
@@ -223,20 +224,25 @@ def process_shard(
             }
             columns = ["x", "y", "modality", "source", "sample_id"]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
-                rows = batch.to_pydict()
-                n = len(rows["x"])
+                # x/y sliced from Arrow's flat buffers: no Python float lists
+                x_rows = list_column_rows(batch.column("x"))
+                y_rows = list_column_rows(batch.column("y"))
+                strings = {
+                    c: batch.column(c).to_pylist() for c in ("source", "modality", "sample_id")
+                }
+                n = batch.num_rows
                 read += n
                 xs, ys, ids = [], [], []
                 for i in range(n):
-                    src, mod, sid = rows["source"][i], rows["modality"][i], rows["sample_id"][i]
-                    x, y = rows["x"][i], rows["y"][i]
+                    src, mod = strings["source"][i], strings["modality"][i]
+                    sid, x, y = strings["sample_id"][i], x_rows[i], y_rows[i]
                     reason = _record_reason(mod, src, sid, x, y)
                     if reason:
                         quarantined.append((str(src), str(sid), reason))
                         reasons_count[reason.split(":")[0]] += 1
                         continue
-                    xs.append(np.asarray(x, dtype=np.float64))
-                    ys.append(np.asarray(y, dtype=np.float64))
+                    xs.append(x)
+                    ys.append(y)
                     ids.append((src, mod, sid))
                 spectra, axis = resample_batch(xs, ys, n_points)
                 reasons = qc_reasons(xs, ys, spectra)
