@@ -144,6 +144,13 @@ def _temporary_sibling(path: Path) -> Path:
     return Path(tmp)
 
 
+def _list_array(rows: list[np.ndarray]) -> pa.ListArray:
+    """list<float64> column from numpy rows via one flat buffer (no per-value Python objects)."""
+    lengths = np.fromiter((row.size for row in rows), dtype=np.int32, count=len(rows))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(rows)))
+
+
 def write_parsed_shard(
     path: str | os.PathLike, items: Iterable[SpectrumRecord | Rejected], batch_size: int = 1000
 ) -> dict:
@@ -158,14 +165,23 @@ def write_parsed_shard(
 
     def flush(writer: pq.ParquetWriter) -> None:
         if columns["x"]:
-            writer.write_table(pa.table(columns, schema=SHARD_SCHEMA))
+            arrays = [
+                _list_array(columns[name]) if name in ("x", "y") else pa.array(columns[name])
+                for name in SHARD_SCHEMA.names
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=SHARD_SCHEMA))
             for values in columns.values():
                 values.clear()
 
     try:
         with (
             open(tmp_quarantine, "w", newline="", encoding="utf-8") as qfile,
-            pq.ParquetWriter(tmp_shard, SHARD_SCHEMA, compression="zstd") as writer,
+            pq.ParquetWriter(
+                tmp_shard,
+                SHARD_SCHEMA,
+                compression="zstd",
+                use_dictionary=["modality", "source"],  # float lists gain nothing from it
+            ) as writer,
         ):
             quarantine = csv.writer(qfile)
             quarantine.writerow(QUARANTINE_FIELDS)
