@@ -144,9 +144,10 @@ def fetch(
 ) -> Path:
     """Download (or copy from a folder mirror) `raw` to `dest`, verified; return `dest`.
 
-    A `dest` that already exists and matches the given checksum is kept as is. `retries` bounds
-    the consecutive failed attempts (5xx, 429, connection errors); an attempt that delivered
-    bytes before the connection was cut resets that count because it made progress.
+    A `dest` that already exists and matches the given checksum is kept as is. A failed attempt
+    (5xx, 429, connection error) is retried at most `retries` times in a row, waiting
+    Retry-After or `backoff * 2**k` seconds; an attempt that delivered bytes before the
+    connection was cut resets that count (it made progress) and is resumed at once with Range.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -158,9 +159,9 @@ def fetch(
             pass  # stale or corrupt: fetch it again
     mirror = None if mirror is None or not str(mirror).strip() else str(mirror).strip()
     location = source_url(raw, mirror)
-    if not _is_http(location):
+    if mirror is not None and not _is_http(mirror):
         return _copy_from_folder(raw, Path(location), dest)
-    _check_scheme(location, allow_plain_http=mirror is not None and _is_http(mirror))
+    _check_scheme(location, allow_plain_http=mirror is not None)
     part = _part_path(dest)
     stale = part.exists()  # left by an interrupted earlier run: resume it, but trust it less
     _http_download(raw, location, part, retries, timeout, backoff, progress, mirror is not None)
@@ -264,18 +265,19 @@ def _http_download(
     opener = urllib.request.build_opener(_CheckedRedirects(allow_plain_http=from_mirror))
     failures = 0
     last_problem = ""
-    # Each pass either adds bytes (progress) or counts a failure; failures are capped by
-    # `retries`, and bytes by the file size, so the loop is bounded.
+    furthest = part.stat().st_size if part.exists() else 0
+    # Each pass either gets further into the file than ever before (progress) or counts a
+    # failure; failures are capped by `retries` and progress by the file size, so the loop is
+    # bounded even when a server ignores Range and cuts every answer at the same place.
     while True:
         offset = part.stat().st_size if part.exists() else 0
         headers = {"User-Agent": f"spectralfm/{__version__}", "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         wait = None
-        received = 0
         try:
             with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
-                received, complete = _stream_response(raw, url, r, part, offset, progress)
+                complete = _stream_response(raw, url, r, part, offset, progress)
             if complete:
                 return
             last_problem = "connection closed before the end of the file"
@@ -308,8 +310,9 @@ def _http_download(
             if isinstance(reason, ssl.SSLError | ssl.CertificateError):
                 raise InputError(f"{url}: TLS error: {reason}") from e
             last_problem = f"{type(e).__name__}: {reason}"
-            received = max(0, part.stat().st_size - offset) if part.exists() else 0
-        if received > 0:
+        size = part.stat().st_size if part.exists() else 0
+        if size > furthest:
+            furthest = size
             failures = 0
             continue
         failures += 1
@@ -325,7 +328,7 @@ def _http_download(
 
 
 def _stream_response(raw: RawFile, url: str, response, part: Path, offset: int, progress: bool):
-    """Write one response into `part`; return (bytes received, whether the file is complete)."""
+    """Write one response into `part`; return whether the file is now complete."""
     status = response.status
     total = None
     if status == 206:
@@ -374,8 +377,8 @@ def _stream_response(raw: RawFile, url: str, response, part: Path, offset: int, 
         raise InputError(f"{url}: server sent more than the {total} bytes announced for {raw.name}")
     if total is None:
         # No length anywhere: a clean end of stream is the only completion signal we have.
-        return received, not cut
-    return received, size == total
+        return not cut
+    return size == total
 
 
 def _member_target(archive: Path, name: str, dest_dir: Path) -> Path:

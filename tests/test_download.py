@@ -64,6 +64,14 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path, waits):
     assert [r.status for r in server.requests_for("/f.bin")] == [200, 200]
 
 
+def test_server_that_ignores_range_and_always_cuts_is_bounded(server, tmp_path, waits):
+    server.add("/f.bin", PAYLOAD, honour_range=False, script=[{"cut_after": 1000}] * 50)
+    with pytest.raises(InputError, match="giving up"):
+        fetch(raw_for(server, "/f.bin"), tmp_path / "f.bin", retries=3)
+    assert len(server.requests) == 5  # one that made progress, then 1 + 3 retries
+    assert not (tmp_path / "f.bin").exists()
+
+
 def test_stale_part_from_earlier_run_is_resumed(server, tmp_path):
     server.add("/f.bin", PAYLOAD)
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:1234])
@@ -148,10 +156,16 @@ def test_403_is_immediate(server, tmp_path, waits):
     assert waits == []
 
 
-def test_plain_http_refused_for_canonical_urls(tmp_path):
-    raw = RawFile("x", "f.bin", "http://example.invalid/f.bin")
+@pytest.mark.parametrize("url", ["http://example.invalid/f.bin", "ftp://example.invalid/f.bin"])
+def test_non_https_canonical_urls_are_refused(tmp_path, url):
     with pytest.raises(InputError, match="https"):
-        fetch(raw, tmp_path / "f.bin")
+        fetch(RawFile("x", "f.bin", url), tmp_path / "f.bin")
+
+
+def test_progress_bar_reports_the_file(server, tmp_path, capsys):
+    server.add("/f.bin", PAYLOAD)
+    fetch(raw_for(server, "/f.bin"), tmp_path / "f.bin", progress=True)
+    assert "f.bin" in capsys.readouterr().err
 
 
 def test_existing_verified_file_is_kept(server, tmp_path):
