@@ -4,10 +4,12 @@ import zipfile
 import numpy as np
 import pytest
 import scipy.io
+from http_fixtures import LoopbackServer
 
 from spectralfm.datasets import (
     CORN_MAT_SHA256,
     TABLET_CSV,
+    fetch_benchmark,
     load_benchmark,
     read_corn_mat,
     read_tablet_csv,
@@ -300,3 +302,18 @@ def test_load_benchmark_dispatch_errors(tablet_paths, shared_data):
         load_benchmark("gasoline", [shared_data / "corn.mat"])
     with pytest.raises(InputError, match="expected one .mat or .zip"):
         load_benchmark("corn", list(tablet_paths))
+
+
+def test_fetch_benchmark_through_mirrors(shared_data, tmp_path, corn, tablet):
+    """corn from the folder mirror; tablet CSVs from a loopback HTTP mirror of the real files."""
+    [mat] = fetch_benchmark("corn", tmp_path / "raw", str(shared_data / "mirror"))
+    assert mat == (tmp_path / "raw" / "eigenvector" / "corn.mat").resolve()
+    np.testing.assert_array_equal(load_benchmark("corn", [mat]).Y, corn.Y)
+    with LoopbackServer() as server:
+        for raw in TABLET_CSV.values():
+            server.add(f"/m/{raw.source}/{raw.name}", shared_data / raw.name)
+        paths = fetch_benchmark("tablet", tmp_path / "raw", server.url("/m"))
+    assert [p.name for p in paths] == ["Pharma_Instrument1.csv", "Pharma_Instrument2.csv"]
+    np.testing.assert_array_equal(load_benchmark("tablet", paths).Y, tablet.Y)
+    with pytest.raises(InputError, match="not found in the mirror folder"):
+        fetch_benchmark("tablet", tmp_path / "raw2", str(shared_data / "mirror"))
