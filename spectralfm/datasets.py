@@ -106,12 +106,29 @@ class BenchmarkDataset:
 # ---------------------------------------------------------------- Eigenvector DSO structs
 
 
-def _load_mat(source: str | os.PathLike | bytes, label: str) -> dict:
+def _mat_bytes_from_zip(path: Path) -> tuple[bytes, str]:
+    """The single .mat member of an Eigenvector download zip, read in memory."""
     try:
-        stream = io.BytesIO(source) if isinstance(source, bytes) else source
-        return scipy.io.loadmat(stream, struct_as_record=False, squeeze_me=True)
-    except FileNotFoundError as e:
-        raise InputError(f"{label}: file not found") from e
+        with zipfile.ZipFile(path) as zf:
+            mats = [n for n in zf.namelist() if n.lower().endswith(".mat")]
+            if len(mats) != 1:
+                raise InputError(f"{path}: expected exactly one .mat member, found {mats}")
+            return zf.read(mats[0]), f"{path}!{mats[0]}"
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise InputError(f"{path}: corrupt or unreadable zip: {e}") from e
+
+
+def _load_mat(path: str | os.PathLike) -> tuple[dict, str]:
+    """Variables of a .mat file, or of the one .mat inside a zip; and the label for messages."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    source, label = path, str(path)
+    if path.suffix.lower() == ".zip":
+        data, label = _mat_bytes_from_zip(path)
+        source = io.BytesIO(data)
+    try:
+        return scipy.io.loadmat(source, struct_as_record=False, squeeze_me=True), label
     except (OSError, ValueError, TypeError, EOFError, NotImplementedError) as e:
         # scipy reports truncation as "could not read bytes" (OSError), bad headers as ValueError.
         raise InputError(
@@ -195,10 +212,9 @@ def _spectra_with_axis(mat: dict, variables: dict[str, str], label: str):
     return spectra, axis
 
 
-def read_corn_mat(path: str | os.PathLike, *, _bytes: bytes | None = None) -> BenchmarkDataset:
-    """Eigenvector corn.mat: instruments m5, mp5, mp6 (80 x 700) and propvals with its labels."""
-    label = str(path)
-    mat = _load_mat(_bytes if _bytes is not None else path, label)
+def read_corn_mat(path: str | os.PathLike) -> BenchmarkDataset:
+    """Eigenvector corn.mat (or the zip holding it): instruments m5, mp5, mp6 and propvals."""
+    mat, label = _load_mat(path)
     _require(mat, [*CORN_INSTRUMENTS.values(), "propvals"], label)
     spectra, axis = _spectra_with_axis(mat, CORN_INSTRUMENTS, label)
     Y = _dso_data(mat, "propvals", label)
@@ -213,14 +229,13 @@ def read_corn_mat(path: str | os.PathLike, *, _bytes: bytes | None = None) -> Be
     return BenchmarkDataset("corn", axis, spectra, properties, Y, None, label)
 
 
-def read_tablet_mat(path: str | os.PathLike, *, _bytes: bytes | None = None) -> BenchmarkDataset:
+def read_tablet_mat(path: str | os.PathLike) -> BenchmarkDataset:
     """Eigenvector nir_shootout_2002.mat: {calibrate,validate,test}_{1,2,Y} DataSet structs.
 
     Rows are assembled calibrate, validate, test (the file stores them calibrate, test,
     validate), the same order as the ChemometricsData CSV export.
     """
-    label = str(path)
-    mat = _load_mat(_bytes if _bytes is not None else path, label)
+    mat, label = _load_mat(path)
     _require(mat, [f"{s}_{k}" for s in TABLET_SPLITS for k in (*TABLET_INSTRUMENTS, "Y")], label)
     parts, properties, axis = [], None, None
     for split in TABLET_SPLITS:
@@ -357,18 +372,6 @@ def read_tablet_csv(
 # ---------------------------------------------------------------- dispatch
 
 
-def _mat_bytes_from_zip(path: Path) -> tuple[bytes, str]:
-    """The single .mat member of an Eigenvector download zip, read in memory."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            mats = [n for n in zf.namelist() if n.lower().endswith(".mat")]
-            if len(mats) != 1:
-                raise InputError(f"{path}: expected exactly one .mat member, found {mats}")
-            return zf.read(mats[0]), f"{path}!{mats[0]}"
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise InputError(f"{path}: corrupt or unreadable zip: {e}") from e
-
-
 def load_benchmark(name: str, paths: list[str | os.PathLike]) -> BenchmarkDataset:
     """Read benchmark `name` ("corn" | "tablet") from its file(s), by file suffix.
 
@@ -382,11 +385,8 @@ def load_benchmark(name: str, paths: list[str | os.PathLike]) -> BenchmarkDatase
         raise InputError(f"benchmark name {name!r} unknown; available: {sorted(readers)}")
     if name == "tablet" and suffixes == [".csv", ".csv"]:
         return read_tablet_csv(paths[0], paths[1])
-    if len(paths) == 1 and suffixes[0] == ".mat":
+    if len(paths) == 1 and suffixes[0] in (".mat", ".zip"):
         return readers[name](paths[0])
-    if len(paths) == 1 and suffixes[0] == ".zip":
-        data, label = _mat_bytes_from_zip(paths[0])
-        return readers[name](label, _bytes=data)
     expected = "one .mat or .zip" + (" or two .csv files" if name == "tablet" else "")
     raise InputError(
         f"benchmark {name!r}: cannot read {[str(p) for p in paths]}; expected {expected}"

@@ -85,8 +85,16 @@ def test_truncated_mat_is_an_input_error(shared_data, tmp_path):
     data = (shared_data / "corn.mat").read_bytes()
     cut = tmp_path / "corn.mat"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match=str(cut)):
+    with pytest.raises(InputError, match=f"{cut}: not a readable MATLAB"):
         read_corn_mat(cut)
+    with pytest.raises(InputError, match="file not found"):
+        read_corn_mat(tmp_path / "absent.mat")
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("a.mat", b"")
+        zf.writestr("b.mat", b"")
+    with pytest.raises(InputError, match=r"two\.zip: expected exactly one \.mat member"):
+        load_benchmark("corn", [two])
 
 
 def test_mat_without_expected_variables(tmp_path):
