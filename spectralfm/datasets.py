@@ -157,7 +157,10 @@ def _dso_data(mat: dict, var: str, label: str) -> np.ndarray:
     obj = mat[var]
     if not hasattr(obj, "data"):
         raise InputError(f"{label}: variable {var!r} is not a DataSet struct (no .data)")
-    data = np.atleast_2d(np.asarray(obj.data, dtype=np.float64))
+    try:
+        data = np.atleast_2d(np.asarray(obj.data, dtype=np.float64))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{label}: {var}.data is not numeric ({e})") from e
     if data.ndim != 2 or data.size == 0:
         raise InputError(f"{label}: {var}.data is empty or not a matrix (shape {data.shape})")
     return data
@@ -191,9 +194,10 @@ def _dso_labels(mat: dict, var: str, label: str) -> list[str]:
 
 
 def _spectra_with_axis(mat: dict, variables: dict[str, str], label: str):
-    """Spectra per instrument and the one wavelength axis they all share."""
-    spectra = {inst: _dso_data(mat, var, label) for inst, var in variables.items()}
+    """Spectra per key and the one wavelength axis they all share (every DSO that carries a
+    column axisscale must carry the same one; at least one must carry it)."""
     axis = None
+    spectra = {inst: _dso_data(mat, var, label) for inst, var in variables.items()}
     for var in variables.values():
         this = _dso_axis(mat, var, label)
         if this is None:
@@ -237,13 +241,11 @@ def read_tablet_mat(path: str | os.PathLike) -> BenchmarkDataset:
     """
     mat, label = _load_mat(path)
     _require(mat, [f"{s}_{k}" for s in TABLET_SPLITS for k in (*TABLET_INSTRUMENTS, "Y")], label)
-    parts, properties, axis = [], None, None
+    spectral = {f"{s}_{i}": f"{s}_{i}" for s in TABLET_SPLITS for i in TABLET_INSTRUMENTS}
+    blocks, axis = _spectra_with_axis(mat, spectral, label)
+    parts, properties = [], None
     for split in TABLET_SPLITS:
-        variables = {inst: f"{split}_{inst}" for inst in TABLET_INSTRUMENTS}
-        spectra, this_axis = _spectra_with_axis(mat, variables, label)
-        if axis is not None and not np.array_equal(this_axis, axis):
-            raise InputError(f"{label}: {split}_* has a different wavelength axis from calibrate_*")
-        axis = this_axis
+        spectra = {inst: blocks[f"{split}_{inst}"] for inst in TABLET_INSTRUMENTS}
         Y = _dso_data(mat, f"{split}_Y", label)
         names = _dso_labels(mat, f"{split}_Y", label)
         if len(names) != Y.shape[1]:

@@ -304,6 +304,25 @@ def test_tablet_mat_inconsistent_labels_or_rows(tmp_path, tablet):
         read_tablet_mat(path)
 
 
+def test_tablet_mat_axis_from_any_dso_and_consistent(tmp_path, tablet):
+    def axis_only_on_test_2(v):
+        for name in v:
+            if not name.endswith("_Y") and name != "test_2":
+                v[name]["axisscale"] = _cell22(np.zeros((0, 0)))
+
+    path = tmp_path / "one_axis.mat"
+    _synthetic_shootout(path, tablet, mutate=axis_only_on_test_2)
+    np.testing.assert_array_equal(read_tablet_mat(path).wavelengths_nm, tablet.wavelengths_nm)
+
+    def shifted_axis(v):
+        v["validate_1"]["axisscale"] = _cell22(tablet.wavelengths_nm + 1)
+
+    path = tmp_path / "shifted.mat"
+    _synthetic_shootout(path, tablet, mutate=shifted_axis)
+    with pytest.raises(InputError, match=r"shifted\.mat: validate_1 has a different wavelength"):
+        read_tablet_mat(path)
+
+
 def test_load_benchmark_dispatch_errors(tablet_paths, shared_data):
     assert load_benchmark("tablet", list(tablet_paths)).Y.shape == (655, 3)
     with pytest.raises(InputError, match="'gasoline' unknown"):
