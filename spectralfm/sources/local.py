@@ -138,6 +138,9 @@ def read_jcamp(
             "state": block.get("state"),
         }
         metadata = {k: str(v) if v is not None else None for k, v in metadata.items()}
+        metadata["header"] = {
+            str(k): str(v) for k, v in block.items() if k not in ("x", "y", "children")
+        }
         yield SpectrumRecord(x, y, kind, SOURCE, f"local:{item}", metadata)
 
 
