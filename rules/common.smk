@@ -1,0 +1,85 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The library lives beside this workflow; DAG planning uses it without installing it.
+sys.path.insert(0, workflow.basedir)
+from spectralfm.catalog import BENCHMARKS, benchmark_path, raw_file  # noqa: E402
+from spectralfm.fingerprint import code_fingerprint  # noqa: E402
+from spectralfm.transfer import METHODS  # noqa: E402
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Where bytes come from never changes them (checksums are verified), so the mirror is handed to jobs
+# through the environment, not as a param: switching mirrors reruns nothing.
+if config["data"].get("mirror"):
+    mirror = str(config["data"]["mirror"])
+    if "://" not in mirror:
+        mirror = str(Path(mirror).resolve())
+    os.environ["SPECTRALFM_MIRROR"] = mirror
+
+
+def parse_pair(dataset, pair):
+    """'m5->mp5' -> ('m5', 'mp5'), checked against the dataset's instruments."""
+    source, sep, target = pair.partition("->")
+    known = BENCHMARKS[dataset].instruments
+    if not sep or source not in known or target not in known or source == target:
+        raise ValueError(
+            f"config transfer.{dataset}.pairs: {pair!r} is not 'source->target' with two "
+            f"different instruments of {dataset} ({', '.join(known)})"
+        )
+    return source, target
+
+
+def pair_slug(dataset, pair):
+    return "{}-to-{}".format(*parse_pair(dataset, pair))
+
+
+def slug_pair(slug):
+    source, _, target = slug.partition("-to-")
+    return source, target
+
+
+for _dataset, _settings in config["transfer"].items():
+    for _pair in _settings["pairs"]:
+        parse_pair(_dataset, _pair)
+
+
+def transfer_parts(dataset):
+    settings = config["transfer"][dataset]
+    return [
+        f"results/transfer/{dataset}/{pair_slug(dataset, pair)}/{method}.csv"
+        for pair in settings["pairs"]
+        for method in settings["methods"]
+    ]
+
+
+def benchmark_inputs(wildcards):
+    """The files a dataset is read from: corn.mat; the tablet CSV export or Eigenvector's .mat."""
+    fmt = config["benchmarks"][wildcards.dataset]["format"]
+    return [benchmark_path(f) for f in BENCHMARKS[wildcards.dataset].files[fmt]]
+
+
+def extracted_member(source, member):
+    """The catalog entry of an archive member the workflow extracts."""
+    for bench in BENCHMARKS.values():
+        for files in bench.files.values():
+            for f in files:
+                if f.member == member and f.raw.source == source:
+                    return f
+    raise ValueError(f"no catalog entry extracts {source}/{member}")
+
+
+def all_targets():
+    targets = []
+    for dataset in config["transfer"]:
+        targets += [
+            f"results/tables/{dataset}_transfer.csv",
+            f"results/tables/{dataset}_transfer_summary.csv",
+            f"results/figures/{dataset}_rmsep_vs_n.png",
+        ]
+    return targets

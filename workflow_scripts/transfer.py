@@ -1,0 +1,34 @@
+from _setup import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from spectralfm.datasets import load_benchmark  # noqa: E402
+from spectralfm.results import write_rows  # noqa: E402
+from spectralfm.transfer.protocol import run_pair  # noqa: E402
+
+sm = snakemake  # noqa: F821
+protocol = sm.params.protocol
+data = load_benchmark(sm.wildcards.dataset, [*sm.input])
+log.info(
+    "%s %s->%s method=%s params=%s",
+    data.name,
+    sm.params.source,
+    sm.params.target,
+    sm.wildcards.method,
+    sm.params.method_params,
+)
+rows = run_pair(
+    data,
+    sm.params.source,
+    sm.params.target,
+    sm.wildcards.method,
+    dict(sm.params.method_params),
+    properties=list(protocol["properties"]),
+    n_transfer=list(protocol["n_transfer"]),
+    selections=list(protocol["selection"]),
+    seeds=list(protocol["seeds"]),
+    split_scheme=protocol["split"],
+    n_calibration=protocol["n_calibration"],
+)
+write_rows(rows, sm.output[0])
+log.info("%d experiments written to %s", len(rows), sm.output[0])
