@@ -452,7 +452,15 @@ def pretrain(
                 saved = _save(ckpt_root, step, raw, optimizer, scheduler, gen, stream, cfg, ctx)
                 if interrupted:
                     raise PretrainInterrupted(step, saved)
+        identical = _ranks_identical(raw, ctx)
+        if not identical:
+            raise RuntimeError("DDP ranks ended with different weights; refusing to save")
         if ctx.is_main:
+            if ctx.distributed:
+                _append_jsonl(
+                    metrics_path,
+                    {"step": step, "world_size": ctx.world_size, "ranks_identical": identical},
+                )
             save_pretrained(out_dir, raw, model_cfg)
             plot_loss_curve(metrics_path, out_dir / "loss_curve.png")
         barrier(ctx)
@@ -463,6 +471,17 @@ def pretrain(
         if wandb_run is not None:
             wandb_run.finish()
     return out_dir
+
+
+def _ranks_identical(raw: torch.nn.Module, ctx: DistContext) -> bool:
+    """Every rank holds the same weights (element-wise max == min across ranks)."""
+    if not ctx.distributed:
+        return True
+    flat = torch.cat([p.detach().reshape(-1).float() for p in raw.parameters()])
+    hi, lo = flat.clone(), flat.clone()
+    torch.distributed.all_reduce(hi, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(lo, op=torch.distributed.ReduceOp.MIN)
+    return bool(torch.equal(hi, lo))
 
 
 def _save(ckpt_root, step, raw, optimizer, scheduler, gen, stream, cfg, ctx) -> Path | None:
