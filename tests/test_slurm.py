@@ -53,7 +53,8 @@ def slurm_skip_reason() -> str | None:
         return "sinfo did not answer within 10 s (no slurmctld?); run `sudo .ci/slurm/up.sh`"
     states = answer.stdout.split()
     if answer.returncode != 0 or not states:
-        return f"sinfo found no Slurm cluster ({answer.stderr.strip()}); run `sudo .ci/slurm/up.sh`"
+        why = (answer.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"sinfo found no Slurm cluster ({why}); run `sudo .ci/slurm/up.sh`"
     if not any(state in ("idle", "mix") for state in states):
         return f"no idle Slurm node (states: {', '.join(states)})"
     return None

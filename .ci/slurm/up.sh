@@ -135,6 +135,8 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 # Memory is a consumable resource so mem_mb requests are checked as on a real cluster.
 SelectTypeParameters=CR_Core_Memory
+# Without it a job that names no memory would be given the whole node and block all others.
+DefMemPerCPU=1000
 GresTypes=gpu
 # A node that went down (e.g. slurmd restarted) comes back by itself when it registers again.
 ReturnToService=2
