@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-SCANS = ("chunked", "sequential")
+SCANS = ("parallel", "chunked", "sequential")
 EXPERT_TYPES = ("mlp", "kan")
 
 
@@ -76,7 +76,9 @@ class ModelConfig:
     mamba_expand: int = 2  # d_inner = mamba_expand * d_model
     d_conv: int = 4  # depthwise causal conv width inside the Mamba mixer
     bidirectional: bool = True  # spectra have no causal direction: scan both ways
-    scan: str = "chunked"  # "chunked" (parallel within chunks) or "sequential" (reference loop)
+    # "parallel" (Hillis-Steele, O(L log L)), "chunked" (pairwise within chunks, O(L * chunk)),
+    # or "sequential" (reference Python loop over tokens, for tests and benchmarks only)
+    scan: str = "parallel"
     scan_chunk: int = 16  # tokens per chunk of the chunked scan
     mlp_ratio: int = 4  # transformer MLP hidden = mlp_ratio * d_model
     moe_hidden: int = 512  # hidden width of each MLP expert
