@@ -16,8 +16,8 @@ x units: the `x_units` option ("cm-1", "nm", "um"), else inferred by this docume
   max <= 30 -> micrometres; all values in 350-2600 and on a 0.5 grid (round grating steps such as
   1100, 1102 ... nm) -> nm; anything else (FTIR axes like 1005.3495, or beyond 2600) -> cm^-1.
   Pass x_units whenever a file can be read both ways (e.g. integer wavenumbers 400-2500).
-Modality: the `modality` option, else "nir" for nm/um axes or cm^-1 axes starting above 3500,
-else "ir". y units: the `y_units` option (default absorbance-like, kept as is).
+Modality: the `modality` option, else "nir" for nm axes or for axes lying wholly above
+3500 cm^-1 (below 2.86 um), else "ir". y units: the `y_units` option (default absorbance-like, kept as is).
 
 sample_id: `local:<path relative to the folder read>` (+ `#<row id or column name>`), so rereading
 the same folder gives the same ids.
@@ -58,7 +58,7 @@ def infer_x_units(axis: np.ndarray) -> str:
 
 
 def _default_modality(kind: str, wavenumbers: np.ndarray) -> str:
-    if kind in ("nm", "um") or wavenumbers.min() > 3500:
+    if kind == "nm" or wavenumbers.min() > 3500:
         return "nir"
     return "ir"
 
