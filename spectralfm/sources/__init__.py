@@ -7,7 +7,8 @@ whole raises spectralfm.errors.InputError naming it. write_parsed_shard stores b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 from spectralfm.errors import InputError
@@ -48,7 +49,19 @@ def read_source(source: str, path: str | Path, **options) -> Iterator[SpectrumRe
         raise InputError(f"source {source!r}: bad options {sorted(options)}: {exc}") from exc
 
 
+def parse_to_shard(source: str, paths: Iterable[str | Path], shard: str | Path, **options) -> dict:
+    """Read every path of one source (e.g. the nine USPTO chunks, or one RRUFF archive) into a
+    single parsed shard; returns {"records": n, "rejected": m}. Every path is checked before
+    anything is written, so a missing input fails fast and leaves no shard."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError(f"{shard}: no input files for source {source!r}")
+    readers = [read_source(source, path, **options) for path in paths]
+    return write_parsed_shard(shard, chain.from_iterable(readers))
+
+
 __all__ = [
+    "parse_to_shard",
     "READERS",
     "InputError",
     "Rejected",

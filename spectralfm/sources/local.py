@@ -17,7 +17,8 @@ x units: the `x_units` option ("cm-1", "nm", "um"), else inferred by this docume
   1100, 1102 ... nm) -> nm; anything else (FTIR axes like 1005.3495, or beyond 2600) -> cm^-1.
   Pass x_units whenever a file can be read both ways (e.g. integer wavenumbers 400-2500).
 Modality: the `modality` option, else "nir" for nm axes or for axes lying wholly above
-3500 cm^-1 (below 2.86 um), else "ir". y units: the `y_units` option (default absorbance-like, kept as is).
+3500 cm^-1 (below 2.86 um), else "ir". y units: the `y_units` option (default: absorbance-like,
+kept as is).
 
 sample_id: `local:<path relative to the folder read>` (+ `#<row id or column name>`), so rereading
 the same folder gives the same ids.
