@@ -27,29 +27,15 @@ MIN_RANGE_CM1 = 50.0
 MODALITIES = ("raman", "ir", "nir")
 PARSED_COLUMNS = ("x", "y", "modality", "source", "sample_id", "metadata")
 STRING_DTYPE = h5py.string_dtype("utf-8")
+# spectra interpolated per flat call: measured 2-3x faster at 32-64 than at 512+ (large
+# temporaries leave the cache and cost page faults on every allocation)
+SUB_BATCH = 64
 
 
-def _sorted_deduplicated(xs: list[np.ndarray], ys: list[np.ndarray]):
-    """Concatenate a batch, sort each spectrum by x and average duplicate x values, all vectorised.
-
-    Returns flat x, flat y, and per-spectrum [start, end) offsets into them.
-    """
-    lengths = np.array([len(x) for x in xs], dtype=np.int64)
-    segment = np.repeat(np.arange(len(xs)), lengths)
-    flat_x = np.concatenate(xs).astype(np.float64) if len(xs) else np.zeros(0)
-    flat_y = np.concatenate(ys).astype(np.float64) if len(ys) else np.zeros(0)
-    order = np.lexsort((flat_x, segment))
-    flat_x, flat_y, segment = flat_x[order], flat_y[order], segment[order]
-    # a new group starts where the spectrum or the x value changes; duplicates share a group
-    new_group = np.ones(len(flat_x), dtype=bool)
-    new_group[1:] = (segment[1:] != segment[:-1]) | (flat_x[1:] != flat_x[:-1])
-    starts = np.flatnonzero(new_group)
-    counts = np.diff(np.append(starts, len(flat_x)))
-    x_unique = flat_x[starts]
-    y_mean = np.add.reduceat(flat_y, starts) / counts if len(starts) else flat_y
-    seg_unique = segment[starts]
-    offsets = np.searchsorted(seg_unique, np.arange(len(xs) + 1))
-    return x_unique, y_mean, offsets
+def _sorted_merged(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One spectrum ascending in x with the y of duplicate x values averaged."""
+    unique_x, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return unique_x, np.bincount(inverse, weights=y, minlength=len(unique_x)) / counts
 
 
 def resample_batch(
@@ -58,59 +44,73 @@ def resample_batch(
     """Resample each (x, y) linearly onto n_points uniform over its own [min x, max x].
 
     Returns spectra float32 (n, n_points) and axis float64 (n, 2) = (start, stop), ascending.
-    A spectrum that cannot be resampled (non-finite values, fewer than 2 distinct x, zero range)
-    gets a NaN row and NaN axis so `qc_reasons` can reject it with a reason instead of crashing.
+    A spectrum that cannot be resampled (non-finite values, fewer than 2 distinct x) gets a NaN
+    row and NaN axis so `qc_reasons` can reject it with a reason instead of crashing.
+
+    The batch is concatenated and spectrum j is mapped so that its grid points are the numbers
+    2 * n_points * j + k (k < n_points): segments stay disjoint, so ONE np.interp call over the
+    flat arrays interpolates the whole batch (np.interp walks sorted queries in a single pass).
     """
     if len(xs) != len(ys):
         raise InputError(f"resample_batch: {len(xs)} x arrays but {len(ys)} y arrays")
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    ys = [np.asarray(y, dtype=np.float64) for y in ys]
     for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if np.ndim(x) != 1 or np.shape(x) != np.shape(y):
+        if x.ndim != 1 or x.shape != y.shape:
             raise InputError(
-                f"resample_batch: spectrum {i} has x shape {np.shape(x)} but y shape {np.shape(y)}"
+                f"resample_batch: spectrum {i} has x shape {x.shape} but y shape {y.shape}"
             )
     n = len(xs)
     spectra = np.full((n, n_points), np.nan, dtype=np.float32)
     axis = np.full((n, 2), np.nan, dtype=np.float64)
-    if n == 0:
+    if n > SUB_BATCH:
+        for a in range(0, n, SUB_BATCH):
+            b = min(a + SUB_BATCH, n)
+            spectra[a:b], axis[a:b] = resample_batch(xs[a:b], ys[a:b], n_points)
         return spectra, axis
-
-    finite = np.array(
-        [
-            len(x) > 0 and np.isfinite(x).all() and np.isfinite(y).all()
-            for x, y in zip(xs, ys, strict=True)
-        ]
-    )
-    good = np.flatnonzero(finite)
-    flat_x, flat_y, offsets = _sorted_deduplicated([xs[i] for i in good], [ys[i] for i in good])
-    counts = np.diff(offsets)
-    # every finite spectrum has >= 1 point, so its first and last sorted x exist
-    lo, hi = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
-    ok = (counts >= 2) & (hi > lo)
-    good, lo, hi = good[ok], lo[ok], hi[ok]
-    keep_points = np.repeat(ok, counts)
-    flat_x, flat_y = flat_x[keep_points], flat_y[keep_points]
-    offsets = np.concatenate([[0], np.cumsum(counts[ok])])
+    # spectra come ascending or descending; reversing is a view, not a sort
+    flip = [len(x) > 1 and x[0] > x[-1] for x in xs]
+    xs = [x[::-1] if f else x for x, f in zip(xs, flip, strict=True)]
+    ys = [y[::-1] if f else y for y, f in zip(ys, flip, strict=True)]
+    lengths = np.array([len(x) for x in xs], dtype=np.int64)
+    usable = lengths >= 2
+    if not usable.any():
+        return spectra, axis
+    flat_x, flat_y = np.concatenate(xs), np.concatenate(ys)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    finite = np.isfinite(flat_x) & np.isfinite(flat_y)
+    if not finite.all():  # left NaN for QC to name
+        n_bad = np.bincount(np.repeat(np.arange(n), lengths), weights=~finite, minlength=n)
+        usable &= n_bad == 0
+    # steps inside each spectrum (boundaries between spectra dropped) must be strictly positive
+    not_rising = ~(np.diff(flat_x) > 0)
+    not_rising[offsets[1:-1] - 1] = False  # steps from one spectrum to the next do not count
+    irregular = np.zeros(n, dtype=bool)
+    irregular[np.searchsorted(offsets, np.flatnonzero(not_rising), side="right") - 1] = True
+    irregular &= usable
+    if irregular.any() or not usable.all():
+        # rare path: sort/merge only the unordered spectra, drop unusable ones, concatenate again
+        for j in np.flatnonzero(irregular):
+            xs[j], ys[j] = _sorted_merged(xs[j], ys[j])
+            usable[j] = len(xs[j]) >= 2
+        good = np.flatnonzero(usable)
+        if len(good) == 0:
+            return spectra, axis
+        lengths = np.array([len(xs[j]) for j in good], dtype=np.int64)
+        flat_x = np.concatenate([xs[j] for j in good])
+        flat_y = np.concatenate([ys[j] for j in good])
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+    else:
+        good = np.arange(n)
     m = len(good)
-    if m == 0:
-        return spectra, axis
-
-    # map spectrum j to [2j, 2j + 1]: segments are disjoint, so one searchsorted serves the batch
-    seg = np.repeat(np.arange(m), np.diff(offsets))
-    width = hi - lo
-    shifted_x = (flat_x - lo[seg]) / width[seg] + 2.0 * seg
-    unit = np.linspace(0.0, 1.0, n_points)
-    shifted_grid = (unit[None, :] + 2.0 * np.arange(m)[:, None]).ravel()
-    right = np.searchsorted(shifted_x, shifted_grid, side="right")
-    # keep both bracket points inside the spectrum's own segment (the last grid point sits on x_max)
-    seg_start = np.repeat(offsets[:-1], n_points)
-    seg_last = np.repeat(offsets[1:] - 1, n_points)
-    right = np.clip(right, seg_start + 1, seg_last)
-    left = right - 1
-    grid_x = lo[:, None] + unit[None, :] * width[:, None]  # in cm^-1: weights computed unshifted
-    x0, x1 = flat_x[left], flat_x[right]
-    t = (grid_x.ravel() - x0) / (x1 - x0)
-    values = flat_y[left] + t * (flat_y[right] - flat_y[left])
-    spectra[good] = values.reshape(m, n_points).astype(np.float32)
+    lo, hi = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
+    per_point = (n_points - 1) / (hi - lo)
+    base = 2.0 * n_points * np.arange(m)
+    position = flat_x * np.repeat(per_point, lengths) + np.repeat(base - lo * per_point, lengths)
+    position[offsets[:-1]] = base  # exact ends: round-off may not move a point past its grid
+    position[offsets[1:] - 1] = base + (n_points - 1)
+    grid = (np.arange(n_points, dtype=np.float64) + base[:, None]).ravel()
+    spectra[good] = np.interp(grid, position, flat_y).reshape(m, n_points)
     axis[good, 0], axis[good, 1] = lo, hi
     return spectra, axis
 
