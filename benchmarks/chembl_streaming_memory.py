@@ -100,9 +100,8 @@ def main() -> None:
     start = time.perf_counter()
     rows = build_database(database, args.size_mb)
     size_mb = database.stat().st_size / 1024 / 1024
-    print(
-        f"built {database.name}: {rows} rows, {size_mb:.0f} MB in {time.perf_counter() - start:.0f} s"
-    )
+    seconds = time.perf_counter() - start
+    print(f"built {database.name}: {rows} rows, {size_mb:.0f} MB in {seconds:.0f} s")
     child = subprocess.run(
         [sys.executable, __file__, "--child", str(database), str(shard)],
         check=True,

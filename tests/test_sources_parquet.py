@@ -120,3 +120,10 @@ def test_not_parquet_is_an_input_error(tmp_path):
         list(read_uspto(junk))
     with pytest.raises(InputError, match="junk.parquet"):
         list(read_multimodal(junk))
+
+
+def test_shared_axis_cannot_be_edited_through_a_record(shared_data):
+    record = next(read_multimodal(shared_data / "samples" / "multimodal_ir_example_1.parquet"))
+    with pytest.raises(ValueError, match="read-only"):
+        record.x *= 2
+    assert MULTIMODAL_IR_AXIS[0] == 400.0

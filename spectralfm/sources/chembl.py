@@ -187,9 +187,10 @@ def read_chembl(
         raise InputError(f"{path}: no such file")
     if fwhm <= 0 or laser_nm <= 0 or temperature_k <= 0:
         raise InputError(f"{path}: fwhm, laser_nm and temperature_k must be positive")
-    grid = default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    grid = default_grid() if grid is None else np.array(grid, dtype=np.float64)
     if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)):
         raise InputError(f"{path}: the output grid must be a finite 1-D axis of >= 2 points")
+    grid.setflags(write=False)  # one grid array is shared by every record of the part
     if 1e7 / laser_nm <= grid.max():
         raise InputError(f"{path}: laser at {laser_nm} nm lies inside the grid; no Stokes shift")
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

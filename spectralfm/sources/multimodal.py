@@ -28,6 +28,7 @@ from spectralfm.sources.record import (
 
 SOURCE = "multimodal"
 MULTIMODAL_IR_AXIS = np.linspace(400.0, 4000.0, 1800)
+MULTIMODAL_IR_AXIS.setflags(write=False)  # shared by every record: no in-place edits
 _OPTIONAL = ("molecular_formula", "__index_level_0__")
 
 
