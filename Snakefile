@@ -7,6 +7,8 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/download.smk"
+include: "rules/corpus.smk"
+include: "rules/pretrain.smk"
 include: "rules/transfer.smk"
 include: "rules/report.smk"
 

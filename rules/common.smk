@@ -1,5 +1,6 @@
 import os
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -8,7 +9,13 @@ min_version("9.0")
 
 # The library lives beside this workflow; DAG planning uses it without installing it.
 sys.path.insert(0, workflow.basedir)
-from spectralfm.catalog import BENCHMARKS, benchmark_path, raw_file  # noqa: E402
+from spectralfm.catalog import (  # noqa: E402
+    BENCHMARKS,
+    benchmark_path,
+    raw_file,
+    source_items,
+    source_raw_file,
+)
 from spectralfm.fingerprint import code_fingerprint  # noqa: E402
 from spectralfm.transfer import METHODS  # noqa: E402
 

@@ -8,41 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spectralfm.datasets import (
+    CORN_MAT_SHA256,
+    CORN_ZIP,
+    TABLET_CSV,
+    TABLET_MAT_SHA256,
+    TABLET_MAT_ZIP,
+)
 from spectralfm.download import RawFile
 from spectralfm.errors import InputError
 
-CHEMOMETRICSDATA = (
-    "https://raw.githubusercontent.com/caseykneale/ChemometricsData.jl/"
-    "9aae583acacb28411e471979fb50148d79ed2967/data/IDRC_2002_Pharma_Shootout"
-)
-
 RAW_FILES: dict[tuple[str, str], RawFile] = {
-    (raw.source, raw.name): raw
-    for raw in [
-        # Eigenvector's zip bytes are not published with a checksum; the extracted member's is pinned below.
-        RawFile(
-            "eigenvector",
-            "corn.mat_.zip",
-            "https://eigenvector.com/wp-content/uploads/2019/06/corn.mat_.zip",
-        ),
-        RawFile(
-            "eigenvector",
-            "nir_shootout_2002.mat_.zip",
-            "https://eigenvector.com/wp-content/uploads/2019/06/nir_shootout_2002.mat_.zip",
-        ),
-        RawFile(
-            "chemometricsdata",
-            "Pharma_Instrument1.csv",
-            f"{CHEMOMETRICSDATA}/Pharma_Instrument1.csv",
-            sha256="a760cf1a72a2268b59ee43a651430d0e30cdadfc9a9923dde5e72bef946aaaea",
-        ),
-        RawFile(
-            "chemometricsdata",
-            "Pharma_Instrument2.csv",
-            f"{CHEMOMETRICSDATA}/Pharma_Instrument2.csv",
-            sha256="36e46b5ff67e46e53c885df83da54c962c56206f3df7c6647a6a41b207dc86f2",
-        ),
-    ]
+    (raw.source, raw.name): raw for raw in [CORN_ZIP, TABLET_MAT_ZIP, *TABLET_CSV.values()]
 }
 
 
@@ -64,28 +41,18 @@ class Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {
     "corn": Benchmark(
         instruments=("m5", "mp5", "mp6"),
-        files={
-            "mat": [
-                BenchmarkFile(
-                    RAW_FILES[("eigenvector", "corn.mat_.zip")],
-                    member="corn.mat",
-                    sha256="e28fd4be274a54ca57b1f2c67ef5a8bf4981f8314bcc73e4c64836fe658c46b5",
-                )
-            ]
-        },
+        files={"mat": [BenchmarkFile(CORN_ZIP, member="corn.mat", sha256=CORN_MAT_SHA256)]},
     ),
     "tablet": Benchmark(
         instruments=("1", "2"),
         files={
             "csv": [
-                BenchmarkFile(RAW_FILES[("chemometricsdata", "Pharma_Instrument1.csv")]),
-                BenchmarkFile(RAW_FILES[("chemometricsdata", "Pharma_Instrument2.csv")]),
+                BenchmarkFile(TABLET_CSV["1"]),
+                BenchmarkFile(TABLET_CSV["2"]),
             ],
             "mat": [
                 BenchmarkFile(
-                    RAW_FILES[("eigenvector", "nir_shootout_2002.mat_.zip")],
-                    member="nir_shootout_2002.mat",
-                    sha256="129a32ec9e194e568cbd96a200c88aabeb347156081b5dfbb0120372fdd6c22a",
+                    TABLET_MAT_ZIP, member="nir_shootout_2002.mat", sha256=TABLET_MAT_SHA256
                 )
             ],
         },
@@ -94,11 +61,12 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 
 def raw_file(source: str, name: str) -> RawFile:
-    try:
+    """Any downloadable file by its place under resources/raw (benchmark or corpus source)."""
+    if (source, name) in RAW_FILES:
         return RAW_FILES[(source, name)]
-    except KeyError:
-        known = ", ".join(f"{s}/{n}" for s, n in RAW_FILES)
-        raise InputError(f"no raw file {source}/{name} in the catalog; known: {known}") from None
+    for item in _items_named(source, name):
+        return source_raw_file(source, item)
+    raise InputError(f"no raw file {source}/{name} in the catalog")
 
 
 def benchmark_path(file: BenchmarkFile) -> str:
@@ -106,3 +74,80 @@ def benchmark_path(file: BenchmarkFile) -> str:
     if file.member is None:
         return f"resources/raw/{file.raw.source}/{file.raw.name}"
     return f"resources/extracted/{file.raw.source}/{file.member}"
+
+
+# ---- pretraining sources: the files each corpus shard is parsed from
+# Canonical locations as published; not reachable from the machines this was built on, where the
+# mirror stands in (see README). RRUFF publishes no checksums: downloads record size and sha256.
+
+RRUFF_ARCHIVES = {  # archive -> folder on rruff.info
+    "excellent_oriented": "raman",
+    "excellent_unoriented": "raman",
+    "fair_oriented": "raman",
+    "fair_unoriented": "raman",
+    "poor_oriented": "raman",
+    "poor_unoriented": "raman",
+    "unrated_oriented": "raman",
+    "unrated_unoriented": "raman",
+    "LR-Raman": "raman",
+    "Processed": "infrared",
+    "RAW": "infrared",
+}
+OPENSPECY_FILES = {"raman_library.rds": "jdwx9", "ftir_library.rds": "cxrsq"}  # OSF file ids
+CHEMBL_PARTS = {1: 54662735, 2: 54662885}  # Figshare file ids of Raman-ChEMBL-part{n}.db
+USPTO_CHUNKS = 9
+MULTIMODAL_FILES = ("multimodal_spectroscopic_dataset.zip",)
+
+
+def source_raw_file(source: str, item: str) -> RawFile:
+    """The raw file a corpus shard `source/item` is parsed from (item names are config values)."""
+    if source == "rruff" and item in RRUFF_ARCHIVES:
+        folder = RRUFF_ARCHIVES[item]
+        return RawFile(
+            "rruff", f"{item}.zip", f"https://rruff.info/zipped_data_files/{folder}/{item}.zip"
+        )
+    if source == "openspecy" and item in OPENSPECY_FILES:
+        return RawFile("openspecy", item, f"https://osf.io/download/{OPENSPECY_FILES[item]}/")
+    if source == "chembl" and item.startswith("part") and int(item[4:] or 0) in CHEMBL_PARTS:
+        file_id = CHEMBL_PARTS[int(item[4:])]
+        name = f"Raman-ChEMBL-{item}.db"
+        return RawFile("chembl", name, f"https://ndownloader.figshare.com/files/{file_id}")
+    if source == "uspto" and item.startswith("chunk") and 1 <= int(item[5:] or 0) <= USPTO_CHUNKS:
+        name = f"IR_data_chunk{int(item[5:]):03d}_of_{USPTO_CHUNKS:03d}.parquet"
+        return RawFile(
+            "uspto", name, f"https://zenodo.org/records/16417648/files/{name}?download=1"
+        )
+    if source == "multimodal" and item in MULTIMODAL_FILES:
+        return RawFile(
+            "multimodal", item, f"https://zenodo.org/records/11611178/files/{item}?download=1"
+        )
+    raise InputError(f"config sources.{source}: no downloadable file {item!r} in the catalog")
+
+
+def source_items(source: str, settings: dict) -> list[str]:
+    """Shard names of one source from its config block (`sources.<name>`)."""
+    if source == "rruff":
+        return list(settings["archives"])
+    if source == "openspecy":
+        return list(settings["files"])
+    if source == "chembl":
+        return [f"part{n}" for n in settings["parts"]]
+    if source == "uspto":
+        return [f"chunk{n:03d}" for n in settings["chunks"]]
+    if source == "multimodal":
+        return list(settings["files"])
+    if source == "local":
+        return list(settings["paths"])
+    raise InputError(f"config corpus.sources: unknown source {source!r}")
+
+
+def _items_named(source: str, name: str) -> list[str]:
+    """Inverse of source_raw_file's naming: the shard item whose raw file is called `name`."""
+    candidates = {
+        "rruff": list(RRUFF_ARCHIVES),
+        "openspecy": list(OPENSPECY_FILES),
+        "chembl": [f"part{n}" for n in CHEMBL_PARTS],
+        "uspto": [f"chunk{n:03d}" for n in range(1, USPTO_CHUNKS + 1)],
+        "multimodal": list(MULTIMODAL_FILES),
+    }.get(source, [])
+    return [item for item in candidates if source_raw_file(source, item).name == name]

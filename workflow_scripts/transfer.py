@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from _setup import setup
 
 log = setup(snakemake)  # noqa: F821
@@ -8,7 +10,12 @@ from spectralfm.transfer.protocol import run_pair  # noqa: E402
 
 sm = snakemake  # noqa: F821
 protocol = sm.params.protocol
-data = load_benchmark(sm.wildcards.dataset, [*sm.input])
+params = dict(sm.params.method_params)
+inputs = list(sm.input)
+if "pretrained" in sm.input.keys():  # the SpectralFM rule: benchmark files + the pretraining output
+    params["pretrained"] = str(Path(sm.input.pretrained[0]).parent)
+    inputs = list(sm.input.data)
+data = load_benchmark(sm.wildcards.dataset, inputs)
 log.info(
     "%s %s->%s method=%s params=%s",
     data.name,
@@ -22,7 +29,7 @@ rows = run_pair(
     sm.params.source,
     sm.params.target,
     sm.wildcards.method,
-    dict(sm.params.method_params),
+    params,
     properties=list(protocol["properties"]),
     n_transfer=list(protocol["n_transfer"]),
     selections=list(protocol["selection"]),
