@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from spectralfm.errors import InputError
 from spectralfm.sources.record import (
     Rejected,
     SpectrumRecord,
     list_column_rows,
     molecule_sample_id,
+    open_parquet,
     spectrum_problem,
 )
 
@@ -30,22 +28,6 @@ SOURCE = "multimodal"
 MULTIMODAL_IR_AXIS = np.linspace(400.0, 4000.0, 1800)
 MULTIMODAL_IR_AXIS.setflags(write=False)  # shared by every record: no in-place edits
 _OPTIONAL = ("molecular_formula", "__index_level_0__")
-
-
-def open_parquet(path: Path, required: tuple[str, ...]) -> pq.ParquetFile:
-    """A Parquet file checked to hold `required` columns; InputError naming the file otherwise."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        parquet = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
-    missing = [c for c in required if c not in parquet.schema_arrow.names]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {missing}; has {parquet.schema_arrow.names[:12]}"
-        )
-    return parquet
 
 
 def read_multimodal(

@@ -261,3 +261,19 @@ def list_column_rows(column: pa.Array) -> list[np.ndarray | None]:
     values = column.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     valid = column.is_valid().to_numpy(zero_copy_only=False)
     return [values[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]
+
+
+def open_parquet(path: Path, required: tuple[str, ...]) -> pq.ParquetFile:
+    """A Parquet file checked to hold `required` columns; InputError naming the file otherwise."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
+    missing = [c for c in required if c not in parquet.schema_arrow.names]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; has {parquet.schema_arrow.names[:12]}"
+        )
+    return parquet

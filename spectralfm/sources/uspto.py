@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from spectralfm.errors import InputError
-from spectralfm.sources.multimodal import open_parquet
 from spectralfm.sources.record import (
     Rejected,
     SpectrumRecord,
     list_column_rows,
     molecule_sample_id,
+    open_parquet,
     spectrum_problem,
 )
 
