@@ -116,12 +116,17 @@ def resample_batch(
 
 
 def snv(spectra: np.ndarray) -> np.ndarray:
-    """Row-wise standard normal variate: each row minus its mean, divided by its std (float32)."""
-    spectra = np.asarray(spectra, dtype=np.float64)
-    mean = spectra.mean(axis=1, keepdims=True)
-    std = spectra.std(axis=1, keepdims=True)
+    """Row-wise standard normal variate: each row minus its mean, divided by its std (float32).
+
+    Works in float32 with float64 sums: no float64 copy of the batch (allocations dominate here).
+    """
+    out = np.array(spectra, dtype=np.float32)  # a copy: the caller's array is left alone
+    for _ in range(2):  # the second pass removes the float32 rounding of the first mean
+        out -= out.mean(axis=1, dtype=np.float64, keepdims=True).astype(np.float32)
+    std = np.sqrt(np.square(out).mean(axis=1, dtype=np.float64, keepdims=True))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ((spectra - mean) / std).astype(np.float32)
+        out /= std.astype(np.float32)
+    return out
 
 
 def qc_reasons(
