@@ -336,7 +336,9 @@ def plot_examples(corpus_path: Path, png_path: Path, per_source: int = 4) -> Non
 
 
 class CorpusDataset(IterableDataset):
-    """Rows of one split, read in contiguous blocks; yields (spectrum (n_points,), axis (2,), domain).
+    """Rows of one split read in contiguous blocks; yields (spectrum, axis, domain id).
+
+    spectrum: float32 tensor (n_points,); axis: float32 tensor (2,) start/stop cm^-1; domain: int.
 
     Each epoch the block order is shuffled with (seed, epoch), identically in every process, and the
     blocks are dealt round-robin to (rank, worker) pairs, so no row is read twice; rows are shuffled
@@ -414,7 +416,7 @@ class CorpusDataset(IterableDataset):
         for index in blocks:
             a, b = self.blocks[index]
             spectra = torch.from_numpy(f["spectra"][a:b])
-            axis = torch.from_numpy(f["axis"][a:b])
+            axis = torch.from_numpy(f["axis"][a:b].astype(np.float32))  # model inputs are float32
             rows = np.flatnonzero(self.in_split[a:b])
             if self.shuffle:
                 rows = rng.permutation(rows)

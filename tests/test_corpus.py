@@ -13,7 +13,11 @@ from spectralfm import corpus
 from spectralfm.augment import augment_shard
 from spectralfm.corpus import CorpusDataset, build_corpus, plot_examples, write_stats
 from spectralfm.errors import InputError
-from spectralfm.leakage import BenchmarkFingerprints, corn_benchmark_sets
+from spectralfm.leakage import (
+    BenchmarkFingerprints,
+    corn_benchmark_sets,
+    tablet_benchmark_sets,
+)
 from spectralfm.preprocess import STRING_DTYPE, process_shard, snv
 
 N_POINTS = 2048
@@ -264,7 +268,7 @@ def row_index(path):
 def seen_rows(loader, index):
     rows = []
     for spectrum, axis, domain in loader:
-        assert spectrum.dtype == torch.float32 and axis.shape[1:] == (2,)
+        assert spectrum.dtype == axis.dtype == torch.float32 and axis.shape[1:] == (2,)
         assert domain.dtype == torch.int64
         rows += [index[s.numpy().tobytes()] for s in spectrum]
     return rows
@@ -296,3 +300,22 @@ def test_ranks_and_workers_partition_without_overlap(tmp_path, two_shards):
     assert sorted(per_rank[0] + per_rank[1]) == sorted(np.flatnonzero(split == "train"))
     with pytest.raises(InputError, match="rank"):
         CorpusDataset(tmp_path / "corpus.h5", rank=2, world_size=2)
+
+
+def test_tablet_fingerprints_recognise_a_tablet_reexport_and_not_corn(tmp_path, shared_data):
+    fingerprints = BenchmarkFingerprints.from_spectra(
+        tablet_benchmark_sets([shared_data / "Pharma_Instrument1.csv"])
+    )
+    header = (shared_data / "Pharma_Instrument2.csv").read_text().split("\n", 1)[0].split(",")
+    nm = np.array([float(h) for h in header[4:]])
+    rows = np.loadtxt(
+        shared_data / "Pharma_Instrument1.csv", delimiter=",", skiprows=1, usecols=range(4, 654)
+    )[::50]
+    noisy = np.array([[float(f"{v:.5g}") for v in row] for row in rows])
+    tablet = spectra_shard_from(tmp_path, "tablet", 1e7 / nm, noisy)
+    x, m5 = corn_csv(shared_data, "m5_spectra.csv")
+    corn = spectra_shard_from(tmp_path, "corn", x, m5[:10])
+    for shard, expected in ((tablet, len(rows)), (corn, 0)):
+        with h5py.File(shard) as f:
+            mask = fingerprints.find_benchmark_rows(f["spectra"][:], f["axis"][:])
+        assert mask.sum() == expected
