@@ -111,7 +111,7 @@ def test_sbc_recovers_a_pure_slope_and_bias_exactly():
     # Scaling every spectrum (and adding a flat offset) turns master predictions into an exact
     # linear function of themselves, which SBC must invert.
     task = make_task(lambda X: 1.25 * X + 0.07)
-    sbc = make_method("sbc").fit(task)
+    sbc = make_method("sbc", fit_slope=True).fit(task)
     master = sbc.master_model_
     Xm_test, _ = spectra(20, seed=9)
     np.testing.assert_allclose(
@@ -120,7 +120,23 @@ def test_sbc_recovers_a_pure_slope_and_bias_exactly():
     assert sbc.slope_ == pytest.approx(0.8)
 
 
-@pytest.mark.parametrize("fit_slope", [True, False])
+def test_sbc_auto_keeps_a_slope_that_predicts_and_drops_one_that_cannot():
+    task = make_task(lambda X: 1.25 * X + 0.07)
+    assert make_method("sbc").fit(task).slope_ == pytest.approx(0.8)  # exact line: LOO error 0
+    # Three replicate spectra of one sample, with scattered reference values: predictions nearly
+    # equal, so an OLS slope would be arbitrary and huge.
+    Xm, y = spectra(30, seed=0)
+    rng = np.random.default_rng(7)
+    reps = Xm[[0, 0, 0]] + 1e-5 * rng.normal(size=(3, P))
+    y_std = y[0] + np.array([0.2, -0.15, 0.1])
+    degenerate = TransferTask(Xm, y, reps, reps + 0.05, y_std)
+    auto = make_method("sbc").fit(degenerate)
+    assert auto.slope_ == 1.0
+    assert abs(make_method("sbc", fit_slope=True).fit(degenerate).slope_) > 10
+    assert np.mean(auto.predict(reps + 0.05)) == pytest.approx(np.mean(y_std))
+
+
+@pytest.mark.parametrize("fit_slope", [True, False, "auto"])
 def test_sbc_leaves_zero_mean_bias_on_its_standards(fit_slope):
     rng = np.random.default_rng(5)
     task = make_task(lambda X: 1.1 * X + 0.02 * rng.normal(size=X.shape) + 0.03)

@@ -101,7 +101,7 @@ class TransferMethod(RegressorMixin, BaseEstimator, ABC):
             raise InputError(f"{self.name}: fit expects a TransferTask, got {type(task).__name__}")
         if task.n_standards < min_standards:
             raise InputError(
-                f"{self.name}: needs at least {min_standards} transfer standards, "
+                f"{self.name}: needs at least {min_standards} transfer standard(s), "
                 f"got {task.n_standards}"
             )
         return task

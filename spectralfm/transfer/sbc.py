@@ -13,17 +13,33 @@ from typing import ClassVar
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from spectralfm.errors import InputError
 from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
 
 
+def _loo_press(pred: np.ndarray, y: np.ndarray, with_slope: bool) -> float:
+    """Leave-one-out prediction error sum of squares of the correction line, in closed form."""
+    n = len(y)
+    if not with_slope:  # bias only: the fitted value is the mean of y - pred
+        residual = (y - pred) - (y - pred).mean()
+        return float(np.sum((residual * n / (n - 1)) ** 2))
+    spread = pred - pred.mean()
+    leverage = 1.0 / n + spread**2 / (spread @ spread)
+    slope = spread @ (y - y.mean()) / (spread @ spread)
+    residual = y - y.mean() - slope * spread
+    return float(np.sum((residual / (1.0 - leverage)) ** 2))
+
+
 class SBCTransfer(MasterModelMixin, TransferMethod):
-    """fit_slope=False corrects the bias only (safer with very few or nearly equal standards).
-    When the standards' predictions have no spread, the slope is unidentifiable and left at 1."""
+    """fit_slope: True fits slope and bias; False corrects the bias only; "auto" (default) fits the
+    slope only when it predicts left-out standards better than bias alone (closed-form
+    leave-one-out), because a slope from a few standards with nearly equal predictions explodes.
+    With fewer than 3 standards or no spread in their predictions only the bias is corrected."""
 
     name: ClassVar[str] = "sbc"
     needs_standards: ClassVar[bool] = True
 
-    def __init__(self, fit_slope: bool = True, max_components: int = 20, cv: int = 10,
+    def __init__(self, fit_slope: bool | str = "auto", max_components: int = 20, cv: int = 10,
                  cv_rule: str = "one_se"):  # fmt: skip
         self.fit_slope = fit_slope
         self.max_components = max_components
@@ -32,14 +48,21 @@ class SBCTransfer(MasterModelMixin, TransferMethod):
 
     def fit(self, task: TransferTask) -> SBCTransfer:
         task = self._check_task(task, min_standards=1)
+        if self.fit_slope not in (True, False, "auto"):
+            raise InputError(f"sbc fit_slope={self.fit_slope!r}: expected True, False or 'auto'")
         self.master_model_ = self._master_pls().fit(task.X_master, task.y)
-        pred = self.master_model_.predict(task.X_target_std)
+        pred, y = self.master_model_.predict(task.X_target_std), task.y_std
         spread = pred - pred.mean()
-        if self.fit_slope and len(pred) >= 2 and spread @ spread > 1e-12 * (1 + pred @ pred):
-            self.slope_ = float(spread @ (task.y_std - task.y_std.mean()) / (spread @ spread))
-        else:
-            self.slope_ = 1.0
-        self.bias_ = float(task.y_std.mean() - self.slope_ * pred.mean())
+        identifiable = len(pred) >= 3 and spread @ spread > 1e-12 * (1.0 + pred @ pred)
+        use_slope = identifiable and (
+            self.fit_slope is True
+            or (
+                self.fit_slope == "auto"
+                and _loo_press(pred, y, with_slope=True) < _loo_press(pred, y, with_slope=False)
+            )
+        )
+        self.slope_ = float(spread @ (y - y.mean()) / (spread @ spread)) if use_slope else 1.0
+        self.bias_ = float(y.mean() - self.slope_ * pred.mean())
         return self
 
     def predict(self, X_target) -> np.ndarray:

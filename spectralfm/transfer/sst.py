@@ -38,16 +38,18 @@ class SST(TransformerMixin, BaseEstimator):
         _, s, Vt = np.linalg.svd(np.hstack([Xm, Xt]), full_matrices=False)
         k = int(min(self.n_components, np.sum(s > 1e-12 * max(s[0], 1e-300))))
         P_master, P_target = Vt[:k, :p], Vt[:k, p:]  # (k, p) loadings seen by each instrument
-        self.F_ = np.linalg.pinv(P_target) @ (P_master - P_target)  # (p, p)
+        # F = pinv(P_target) (P_master - P_target) has rank k: keep its two thin factors.
+        self.coordinates_ = np.linalg.pinv(P_target)  # (p, k)
+        self.correction_ = P_master - P_target  # (k, p)
         self.n_features_in_ = p
         return self
 
     def transform(self, X):
-        check_is_fitted(self, "F_")
+        check_is_fitted(self, "correction_")
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise InputError(f"SST.transform: expected shape (n, {self.n_features_in_}), got {X.shape}")  # fmt: skip
-        return X + X @ self.F_
+        return X + (X @ self.coordinates_) @ self.correction_
 
 
 class SSTTransfer(MasterModelMixin, TransferMethod):
