@@ -258,3 +258,16 @@ def test_corn_quality_targets(corn):
     ]
     assert min(classical) <= 0.23
     assert corn_rmsep(corn, "pds", "mp6", "protein", 10) <= 0.15
+
+
+def test_code_modules_name_every_library_module_a_method_uses():
+    """The workflow reruns a method's jobs when its module, the core or its code_modules change;
+    a helper imported from elsewhere but not declared would go stale silently."""
+    import importlib
+
+    core = {"spectralfm.errors", "spectralfm.transfer.base", "spectralfm.transfer.pls"}
+    for cls in METHODS.values():
+        module = importlib.import_module(cls.__module__)
+        used = {getattr(obj, "__module__", None) for obj in vars(module).values() if callable(obj)}
+        used = {m for m in used if m and m.startswith("spectralfm.")}
+        assert used - core - {cls.__module__} <= set(cls.code_modules), cls.name

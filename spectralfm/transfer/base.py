@@ -89,6 +89,9 @@ class TransferMethod(RegressorMixin, BaseEstimator, ABC):
 
     name: ClassVar[str]
     needs_standards: ClassVar[bool] = True
+    # Library modules the method runs beyond its own and the core (base, pls): the workflow
+    # fingerprints them, so editing one reruns exactly the methods that use it.
+    code_modules: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def fit(self, task: TransferTask) -> TransferMethod: ...

@@ -84,6 +84,7 @@ class PDSTransfer(MasterModelMixin, TransferMethod):
 
     name: ClassVar[str] = "pds"
     needs_standards: ClassVar[bool] = True
+    code_modules: ClassVar[tuple[str, ...]] = ("spectralfm.transfer.ds",)  # shared solvers
 
     def __init__(self, window: int = 5, regularization: str = "tsvd", alpha: float = 0.03,
                  n_components: int | None = 1, max_components: int = 20, cv: int = 10,

@@ -57,6 +57,7 @@ class SSTTransfer(MasterModelMixin, TransferMethod):
 
     name: ClassVar[str] = "sst"
     needs_standards: ClassVar[bool] = True
+    code_modules: ClassVar[tuple[str, ...]] = ("spectralfm.transfer.ds",)  # shared solvers
 
     def __init__(self, n_components: int = 2, max_components: int = 20, cv: int = 10,
                  cv_rule: str = "one_se"):  # fmt: skip
