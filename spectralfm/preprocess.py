@@ -47,9 +47,8 @@ def resample_batch(
     A spectrum that cannot be resampled (non-finite values, fewer than 2 distinct x) gets a NaN
     row and NaN axis so `qc_reasons` can reject it with a reason instead of crashing.
 
-    The batch is concatenated and spectrum j is mapped so that its grid points are the numbers
-    2 * n_points * j + k (k < n_points): segments stay disjoint, so ONE np.interp call over the
-    flat arrays interpolates the whole batch (np.interp walks sorted queries in a single pass).
+    The batch is concatenated and interpolated by ONE np.interp call (see `_grid_positions`);
+    np.interp walks sorted queries in a single pass. Sub-batches of SUB_BATCH keep it in cache.
     """
     if len(xs) != len(ys):
         raise InputError(f"resample_batch: {len(xs)} x arrays but {len(ys)} y arrays")
@@ -68,10 +67,6 @@ def resample_batch(
             b = min(a + SUB_BATCH, n)
             spectra[a:b], axis[a:b] = resample_batch(xs[a:b], ys[a:b], n_points)
         return spectra, axis
-    # spectra come ascending or descending; reversing is a view, not a sort
-    flip = [len(x) > 1 and x[0] > x[-1] for x in xs]
-    xs = [x[::-1] if f else x for x, f in zip(xs, flip, strict=True)]
-    ys = [y[::-1] if f else y for y, f in zip(ys, flip, strict=True)]
     lengths = np.array([len(x) for x in xs], dtype=np.int64)
     usable = lengths >= 2
     if not usable.any():
@@ -82,37 +77,61 @@ def resample_batch(
     if not finite.all():  # left NaN for QC to name
         n_bad = np.bincount(np.repeat(np.arange(n), lengths), weights=~finite, minlength=n)
         usable &= n_bad == 0
-    # steps inside each spectrum (boundaries between spectra dropped) must be strictly positive
-    not_rising = ~(np.diff(flat_x) > 0)
-    not_rising[offsets[1:-1] - 1] = False  # steps from one spectrum to the next do not count
-    irregular = np.zeros(n, dtype=bool)
-    irregular[np.searchsorted(offsets, np.flatnonzero(not_rising), side="right") - 1] = True
-    irregular &= usable
-    if irregular.any() or not usable.all():
-        # rare path: sort/merge only the unordered spectra, drop unusable ones, concatenate again
-        for j in np.flatnonzero(irregular):
+    good = np.flatnonzero(usable)
+    if len(good) < n:
+        lengths, flat_x, flat_y = _subset(xs, ys, good)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+    position, lo, hi = _grid_positions(flat_x, offsets, n_points)
+    # positions must rise strictly inside each spectrum (steps across spectra do not count)
+    not_rising = ~(np.diff(position) > 0)
+    not_rising[offsets[1:-1] - 1] = False
+    if not_rising.any():
+        # rare path: sort and merge duplicates of the unordered spectra only, then start again
+        irregular = np.unique(np.searchsorted(offsets, np.flatnonzero(not_rising), "right") - 1)
+        for j in good[irregular]:
             xs[j], ys[j] = _sorted_merged(xs[j], ys[j])
             usable[j] = len(xs[j]) >= 2
         good = np.flatnonzero(usable)
         if len(good) == 0:
             return spectra, axis
-        lengths = np.array([len(xs[j]) for j in good], dtype=np.int64)
-        flat_x = np.concatenate([xs[j] for j in good])
-        flat_y = np.concatenate([ys[j] for j in good])
+        lengths, flat_x, flat_y = _subset(xs, ys, good)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-    else:
-        good = np.arange(n)
+        position, lo, hi = _grid_positions(flat_x, offsets, n_points)
     m = len(good)
-    lo, hi = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
-    per_point = (n_points - 1) / (hi - lo)
-    base = 2.0 * n_points * np.arange(m)
-    position = flat_x * np.repeat(per_point, lengths) + np.repeat(base - lo * per_point, lengths)
-    position[offsets[:-1]] = base  # exact ends: round-off may not move a point past its grid
-    position[offsets[1:] - 1] = base + (n_points - 1)
-    grid = (np.arange(n_points, dtype=np.float64) + base[:, None]).ravel()
-    spectra[good] = np.interp(grid, position, flat_y).reshape(m, n_points)
+    grid = (np.arange(n_points, dtype=np.float64) + 2.0 * n_points * np.arange(m)[:, None]).ravel()
+    values = np.interp(grid, position, flat_y).reshape(m, n_points)
+    descending = flat_x[offsets[:-1]] > flat_x[offsets[1:] - 1]
+    values[descending] = values[descending, ::-1]  # their grid ran from x_max down
+    spectra[good] = values
     axis[good, 0], axis[good, 1] = lo, hi
     return spectra, axis
+
+
+def _subset(xs, ys, keep):
+    lengths = np.array([len(xs[j]) for j in keep], dtype=np.int64)
+    if len(keep) == 0:
+        return lengths, np.zeros(0), np.zeros(0)
+    return lengths, np.concatenate([xs[j] for j in keep]), np.concatenate([ys[j] for j in keep])
+
+
+def _grid_positions(flat_x, offsets, n_points):
+    """Each point's position on the flat grid, where spectrum j's grid points are the numbers
+    2 * n_points * j + k (k < n_points): segments stay disjoint, so one np.interp serves all.
+
+    A descending spectrum is mapped mirrored (x_max at k = 0): its positions rise without
+    reversing the data, and the interpolated row is flipped afterwards.
+    """
+    first, last = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
+    lo, hi = np.minimum(first, last), np.maximum(first, last)
+    base = 2.0 * n_points * np.arange(len(first))
+    lengths = np.diff(offsets)
+    # x_first == x_last gives inf/NaN positions: the caller sees them as not rising and sorts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = (n_points - 1) / (last - first)  # negative for a descending spectrum
+        position = flat_x * np.repeat(scale, lengths) + np.repeat(base - first * scale, lengths)
+    position[offsets[:-1]] = base  # exact ends: round-off may not move a point past its grid
+    position[offsets[1:] - 1] = base + (n_points - 1)
+    return position, lo, hi
 
 
 def snv(spectra: np.ndarray) -> np.ndarray:

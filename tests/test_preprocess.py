@@ -186,3 +186,17 @@ def test_process_shard_failure_leaves_no_output(tmp_path, shared_data, monkeypat
     with pytest.raises(RuntimeError, match="disk full"):
         process_shard(parsed, tmp_path / "out.h5", tmp_path / "q.csv", batch_size=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
+
+
+def test_unordered_axes_are_sorted_and_degenerate_axes_rejected():
+    rng = np.random.default_rng(2)
+    x = rng.permutation(np.linspace(500, 1500, 300))
+    y = np.sqrt(x)
+    wrapped = np.array([5.0, 3.0, 5.0] * 20)  # first == last x, two distinct values
+    noise = np.tile([0.0, 1.0, -1.0], 20)  # x = 3 always gets +1; x = 5 gets 0 and -1: mean -0.5
+    xs, ys = [x, np.full(40, 3.0), wrapped], [y, np.arange(40.0), wrapped * 10 + noise]
+    spectra, axis = resample_batch(xs, ys, n_points=64)
+    np.testing.assert_allclose(spectra[0], reference_resample(x, y, 64), rtol=1e-6)
+    assert np.isnan(spectra[1]).all() and np.isnan(axis[1]).all()
+    assert tuple(axis[2]) == (3.0, 5.0)
+    np.testing.assert_allclose(spectra[2][[0, 31, -1]], [31.0, 31.0 + 18.5 * 31 / 63, 49.5])
