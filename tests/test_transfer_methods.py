@@ -214,8 +214,11 @@ def test_transfer_task_validates_shapes():
         TransferTask(Xm, y, Xm[:3, :10], Xm[:3], y[:3])
     with pytest.raises(InputError, match="non-finite"):
         TransferTask(Xm, y * np.nan, Xm[:3], Xm[:3], y[:3])
+    fitted = make_method("pds").fit(make_task(lambda X: X))
     with pytest.raises(InputError, match="pds: expected target spectra"):
-        make_method("pds").fit(make_task(lambda X: X)).predict(Xm[:, :10])
+        fitted.predict(Xm[:, :10])
+    with pytest.raises(InputError, match="non-finite"):
+        fitted.predict(Xm * np.nan)
 
 
 # ---------------------------------------------------------------- real corn data

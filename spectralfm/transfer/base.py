@@ -115,6 +115,8 @@ class TransferMethod(RegressorMixin, BaseEstimator, ABC):
             raise InputError(
                 f"{self.name}: expected target spectra of shape (n, {n_features}), got {X.shape}"
             )
+        if not np.all(np.isfinite(X)):
+            raise InputError(f"{self.name}: target spectra contain non-finite values")
         return X
 
 
