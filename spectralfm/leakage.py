@@ -158,54 +158,17 @@ class BenchmarkFingerprints:
             raise InputError(f"{path}: benchmark fingerprint file lacks {exc}") from exc
 
 
-def nm_to_cm1(nm: np.ndarray) -> np.ndarray:
-    return 1e7 / np.asarray(nm, dtype=np.float64)
-
-
-def corn_benchmark_sets(
-    corn_mat: str | Path,
-) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    """The corn spectra of corn.mat (m5/mp5/mp6 + NBS standards), 1100-2498 nm, as cm^-1 records."""
-    from scipy.io import loadmat
-
-    try:
-        mat = loadmat(corn_mat, squeeze_me=True, struct_as_record=False)
-    except Exception as exc:
-        raise InputError(f"{corn_mat}: cannot read as a MATLAB file ({exc})") from exc
-    wavelengths = np.arange(1100.0, 2499.0, 2.0)
+def benchmark_sets(dataset) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    """{name: (xs in cm^-1, ys)} with every instrument's spectra of a `datasets.BenchmarkDataset`."""
+    x = 1e7 / np.asarray(dataset.wavelengths_nm, dtype=np.float64)
     xs, ys = [], []
-    for key in ("m5spec", "mp5spec", "mp6spec", "m5nbs", "mp5nbs", "mp6nbs"):
-        if key not in mat:
-            raise InputError(f"{corn_mat}: no variable {key!r}")
-        data = np.atleast_2d(np.asarray(mat[key].data, dtype=np.float64))
-        if data.shape[1] != len(wavelengths):
-            raise InputError(f"{corn_mat}: {key} has {data.shape[1]} columns, expected 700")
-        xs += [nm_to_cm1(wavelengths)] * len(data)
-        ys += list(data)
-    return {"corn": (xs, ys)}
-
-
-def tablet_benchmark_sets(
-    csv_paths: list[str | Path],
-) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    """IDRC 2002 tablet spectra from the shoot-out CSV export (header: labels, then nm columns)."""
-    xs, ys = [], []
-    for path in csv_paths:
-        with open(path, encoding="utf-8") as fh:
-            header = fh.readline().strip().split(",")
-        numeric = [i for i, h in enumerate(header) if _is_number(h)]
-        if len(numeric) < 32:
-            raise InputError(f"{path}: expected wavelength columns in the header, found {numeric}")
-        table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=numeric, dtype=np.float64)
-        wavelengths = np.array([float(header[i]) for i in numeric])
-        xs += [nm_to_cm1(wavelengths)] * len(table)
-        ys += list(np.atleast_2d(table))
-    return {"tablet": (xs, ys)}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    for instrument, spectra in dataset.spectra.items():
+        spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+        if spectra.shape[1] != len(x):
+            raise InputError(
+                f"{dataset.source_path}: instrument {instrument} has {spectra.shape[1]} columns "
+                f"but {len(x)} wavelengths"
+            )
+        xs += [x] * len(spectra)
+        ys += list(spectra)
+    return {dataset.name: (xs, ys)}

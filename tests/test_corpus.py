@@ -12,12 +12,9 @@ from torch.utils.data import DataLoader
 from spectralfm import corpus
 from spectralfm.augment import augment_shard
 from spectralfm.corpus import CorpusDataset, build_corpus, plot_examples, write_stats
+from spectralfm.datasets import load_benchmark
 from spectralfm.errors import InputError
-from spectralfm.leakage import (
-    BenchmarkFingerprints,
-    corn_benchmark_sets,
-    tablet_benchmark_sets,
-)
+from spectralfm.leakage import BenchmarkFingerprints, benchmark_sets
 from spectralfm.preprocess import STRING_DTYPE, process_shard, snv
 
 N_POINTS = 2048
@@ -196,7 +193,8 @@ def spectra_shard_from(tmp_path, stem, x, table, source="local"):
 
 @pytest.fixture(scope="module")
 def corn_fingerprints(shared_data):
-    return BenchmarkFingerprints.from_spectra(corn_benchmark_sets(shared_data / "corn.mat"))
+    corn = load_benchmark("corn", [shared_data / "corn.mat"])
+    return BenchmarkFingerprints.from_spectra(benchmark_sets(corn))
 
 
 def test_corn_spectra_are_refused_and_dough_passes(tmp_path, shared_data, corn_fingerprints):
@@ -303,8 +301,9 @@ def test_ranks_and_workers_partition_without_overlap(tmp_path, two_shards):
 
 
 def test_tablet_fingerprints_recognise_a_tablet_reexport_and_not_corn(tmp_path, shared_data):
+    csvs = [shared_data / "Pharma_Instrument1.csv", shared_data / "Pharma_Instrument2.csv"]
     fingerprints = BenchmarkFingerprints.from_spectra(
-        tablet_benchmark_sets([shared_data / "Pharma_Instrument1.csv"])
+        benchmark_sets(load_benchmark("tablet", csvs))
     )
     header = (shared_data / "Pharma_Instrument2.csv").read_text().split("\n", 1)[0].split(",")
     nm = np.array([float(h) for h in header[4:]])
