@@ -4,6 +4,7 @@ import torch
 from spectralfm.models import ModelConfig
 from spectralfm.models.ssm import (
     MambaBlock,
+    linear_scan,
     selective_scan_chunked,
     selective_scan_parallel,
     selective_scan_sequential,
@@ -66,3 +67,16 @@ def test_mamba_block_fast_and_sequential_scans_agree_and_see_both_directions():
     assert (fast(x2)[:, 0] - fast(x)[:, 0]).abs().max() > 1e-6
     causal = MambaBlock(ModelConfig.preset("tiny", bidirectional=False))
     assert (causal(x2)[:, 0] - causal(x)[:, 0]).abs().max() == 0
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 8, 9, 33])
+def test_linear_scan_custom_backward_passes_gradcheck(length):
+    g = torch.Generator().manual_seed(length)
+    a = torch.rand(2, length, 3, dtype=torch.float64, generator=g).requires_grad_()
+    b = torch.randn(2, length, 3, dtype=torch.float64, generator=g).requires_grad_()
+    h, want = torch.zeros(2, 3, dtype=torch.float64), []
+    for t in range(length):
+        h = a[:, t] * h + b[:, t]
+        want.append(h)
+    torch.testing.assert_close(linear_scan(a, b), torch.stack(want, 1))
+    assert torch.autograd.gradcheck(linear_scan, (a, b))
