@@ -27,7 +27,7 @@ def norm_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return found
 
 
-def test_time_train(
+def adapt_norm_layers(
     model: nn.Module,
     spectra: torch.Tensor,
     axis: torch.Tensor,
