@@ -1,6 +1,7 @@
 """Calibration transfer: sample selection, PLS, classical and published transfer methods.
 
-METHODS maps the name used in result tables to its class; make_method builds one by name.
+METHODS maps the name used in result tables to its class (the classical methods here and the
+SpectralFM ones from foundation.py); make_method builds one by name.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from spectralfm.transfer.base import TransferMethod, TransferTask
 from spectralfm.transfer.baselines import NoTransfer, TargetDirect, TargetFull
 from spectralfm.transfer.ds import DSTransfer
 from spectralfm.transfer.epo import EPOTransfer
+from spectralfm.transfer.foundation import FOUNDATION_METHODS
 from spectralfm.transfer.pds import PDSTransfer
 from spectralfm.transfer.sbc import SBCTransfer
 from spectralfm.transfer.sst import SSTTransfer
@@ -25,8 +27,19 @@ METHODS: dict[str, type[TransferMethod]] = {
         SBCTransfer,
         EPOTransfer,
         SSTTransfer,
+        *FOUNDATION_METHODS,
     )
 }
+CLASSICAL_METHODS = (
+    "no_transfer",
+    "target_direct",
+    "target_full",
+    "pds",
+    "ds",
+    "sbc",
+    "epo",
+    "sst",
+)
 
 
 def make_method(name: str, **params) -> TransferMethod:
@@ -45,4 +58,11 @@ def make_method(name: str, **params) -> TransferMethod:
     return cls(**params)
 
 
-__all__ = ["METHODS", "InputError", "TransferMethod", "TransferTask", "make_method"]
+__all__ = [
+    "CLASSICAL_METHODS",
+    "METHODS",
+    "InputError",
+    "TransferMethod",
+    "TransferTask",
+    "make_method",
+]
