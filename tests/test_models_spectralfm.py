@@ -178,3 +178,18 @@ def test_masked_pretraining_steps_on_real_corn_spectra_reduce_the_loss(shared_da
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
+
+
+def test_bf16_autocast_forward_and_backward():
+    model = _model().train()
+    x, axis = _batch()
+    mask = model.random_mask(3, 0.5, torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, axis, mask=mask)
+        loss = (
+            ((out["recon"].float() - x)[out["point_mask"]] ** 2).mean() + out["kl"] + out["moe_aux"]
+        )
+    assert all(torch.isfinite(v).all() for v in out.values() if v.is_floating_point())
+    assert out["tokens"].dtype == torch.float32 and out["z_chem"].dtype == torch.float32
+    loss.backward()
+    assert torch.isfinite(model.embed.patch_proj.weight.grad).all()

@@ -105,7 +105,8 @@ class WaveletEmbedding(nn.Module):
         """(B, n_points), (B, 2), (B, T) bool, (B,) long -> (B, 2 + T, d_model)."""
         b = spectra.shape[0]
         patches = spectra.reshape(b, self.cfg.n_tokens, self.cfg.patch_size)
-        tokens = self.patch_proj(self.dwt(patches))
+        # residual stream in the parameters' dtype (fp32 under autocast): norms stay fused, exact
+        tokens = self.patch_proj(self.dwt(patches)).to(self.cls_token.dtype)
         if mask is not None:
             # replaced before anything else sees them: masked content reaches no later layer
             tokens = torch.where(mask[..., None], self.mask_token.to(tokens.dtype), tokens)

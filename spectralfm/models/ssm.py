@@ -7,8 +7,8 @@ with A = -exp(A_log) < 0 diagonal. Two scans compute this without a loop over to
   maps h -> a h + b (`linear_scan`): O(L) work in ceil(log2 L) levels. (A Hillis-Steele scan
   was tried first: 2 log2 L full-size tensors kept for backward made it 7x slower on CPU.)
 - `selective_scan_chunked`: inside a chunk every pair (t, s<=t) gets the decay exp(S_t - S_s),
-  S the cumulative log-decay, which is <= 0 and so never overflows; only the chunk-end state is
-  carried across chunks (a loop over L/chunk chunks). O(L * chunk) memory.
+  S the cumulative log-decay, which is <= 0 and so never overflows; the chunk-end states are
+  carried across chunks by the same `linear_scan`. O(L * chunk) memory, so slower here.
 `selective_scan_sequential` is the plain reference loop.
 Shapes: x, delta (B, L, D); A (D, N); Bm, C (B, L, N); D (D,); result (B, L, D).
 """
@@ -155,12 +155,8 @@ def selective_scan_chunked(
     # carry states across chunks: state entering chunk c, decayed to each position inside it
     log_decay_from_start = cum[..., None] * A  # (b, c, T, D, N)
     chunk_decay = torch.exp(log_decay_from_start[:, :, -1])  # (b, c, D, N)
-    h = x.new_zeros(b, d, n)
-    starts = []
-    for c in range(nc):
-        starts.append(h)
-        h = chunk_decay[:, c] * h + h_intra[:, c, -1]
-    h_start = torch.stack(starts, dim=1)  # (b, c, D, N)
+    h_end = linear_scan(chunk_decay, h_intra[:, :, -1])  # (b, c, D, N) state leaving chunk c
+    h_start = _shift(h_end, 1, 0.0)
     h_all = h_intra + torch.exp(log_decay_from_start) * h_start[:, :, None]
     y = torch.einsum("bctdn,bctn->bctd", h_all, C_).reshape(b, nc * chunk, d)[:, :length]
     return y if D is None else y + x * D
