@@ -19,8 +19,9 @@ def _batch(b=3, n=512, seed=1):
     return torch.randn(b, n, generator=g), axis
 
 
-def test_forward_shapes_and_backward():
-    model = _model().train()
+@pytest.mark.parametrize("expert_type", ["mlp", "kan"])
+def test_forward_shapes_and_backward(expert_type):
+    model = _model(expert_type=expert_type).train()
     x, axis = _batch()
     mask = model.random_mask(3, 0.5, torch.Generator().manual_seed(0))
     out = model(x, axis, mask=mask, domain=torch.tensor([0, 3, 15]))

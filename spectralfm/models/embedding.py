@@ -56,30 +56,35 @@ class PatchDWT(nn.Module):
 
 
 class WavenumberEncoding(nn.Module):
-    """Sinusoids of each patch's centre wavenumber (+ log patch width) -> learned projection."""
+    """Sinusoids of each patch's centre wavenumber (+ log patch width) -> learned projection.
+
+    The constants are rebuilt in fp32 on each call rather than kept as buffers: a model cast to
+    bf16 would otherwise round wavenumbers near 10000 cm^-1 to steps of 64."""
 
     def __init__(self, cfg: ModelConfig, min_period: float = 4.0, max_period: float = 60000.0):
         super().__init__()
-        n, p = cfg.n_points, cfg.patch_size
-        # fraction of the axis range at each patch centre (points are uniform from start to stop)
-        centre = (torch.arange(cfg.n_tokens, dtype=torch.float32) * p + (p - 1) / 2) / (n - 1)
-        self.register_buffer("centre_fraction", centre)
-        periods = torch.logspace(math.log10(min_period), math.log10(max_period), cfg.pe_frequencies)
-        self.register_buffer("omega", 2 * math.pi / periods)
-        self.patch_span = p / (n - 1)
+        self.n_points, self.patch_size, self.n_tokens = cfg.n_points, cfg.patch_size, cfg.n_tokens
+        self.n_frequencies = cfg.pe_frequencies
+        self.log10_periods = (math.log10(min_period), math.log10(max_period))
         self.proj = nn.Linear(2 * cfg.pe_frequencies + 1, cfg.d_model)
 
     def centres(self, axis: torch.Tensor) -> torch.Tensor:
         """(B, 2) start/stop cm^-1 -> (B, n_tokens) centre wavenumber of each patch."""
+        n, p = self.n_points, self.patch_size
+        index = torch.arange(self.n_tokens, dtype=torch.float32, device=axis.device)
+        fraction = (index * p + (p - 1) / 2) / (n - 1)  # points are uniform from start to stop
         start, stop = axis[:, :1].float(), axis[:, 1:2].float()
-        return start + (stop - start) * self.centre_fraction
+        return start + (stop - start) * fraction
 
     def forward(self, axis: torch.Tensor) -> torch.Tensor:
         centres = self.centres(axis)
-        angle = centres[..., None] * self.omega
-        width = torch.log1p((axis[:, 1] - axis[:, 0]).float().abs() * self.patch_span)
+        periods = torch.logspace(*self.log10_periods, self.n_frequencies, device=axis.device)
+        angle = centres[..., None] * (2 * math.pi / periods)
+        span = self.patch_size / (self.n_points - 1)
+        width = torch.log1p((axis[:, 1] - axis[:, 0]).float().abs() * span)
         width = width[:, None, None].expand(-1, centres.shape[1], 1)
-        return self.proj(torch.cat([angle.sin(), angle.cos(), width], dim=-1))
+        features = torch.cat([angle.sin(), angle.cos(), width], dim=-1)
+        return self.proj(features.to(self.proj.weight.dtype))
 
 
 class WaveletEmbedding(nn.Module):
