@@ -1,7 +1,9 @@
 rule download:
     """One raw file from its canonical URL or the mirror: resumable, retried, checksum-verified."""
     output:
-        "resources/raw/{source}/{file}",
+        raw="resources/raw/{source}/{file}",
+        # size and sha256 as fetched: the record for sources that publish no checksum (RRUFF)
+        manifest="resources/manifests/{source}/{file}.json",
     log:
         "logs/download/{source}/{file}.log",
     conda:
