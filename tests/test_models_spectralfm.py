@@ -129,6 +129,8 @@ def test_bad_inputs_raise_input_error_naming_the_argument():
         model(x, axis[:, :1])
     with pytest.raises(InputError, match="non-finite"):
         model(torch.where(x > 2, float("nan"), x), axis)
+    with pytest.raises(InputError, match="start == stop"):
+        model(x, torch.full((3, 2), 5000.0))
     with pytest.raises(InputError, match="mask"):
         model(x, axis, mask=torch.zeros(3, model.n_tokens))
     with pytest.raises(InputError, match="domain"):

@@ -73,6 +73,8 @@ class SpectralFM(nn.Module):
             )
         if not bool(torch.isfinite(spectra).all()) or not bool(torch.isfinite(axis).all()):
             raise InputError("spectra/axis: non-finite values")
+        if bool((axis[:, 0] == axis[:, 1]).any()):
+            raise InputError("axis: start == stop (an empty wavenumber range)")
 
     def forward(
         self,
