@@ -71,15 +71,23 @@ def resample_batch(
                 f"resample_batch: spectrum {i} has x shape {x.shape} but y shape {y.shape}"
             )
     n = len(xs)
-    spectra = np.full((n, n_points), np.nan, dtype=np.float32)
-    axis = np.full((n, 2), np.nan, dtype=np.float64)
+    # every row is written below (NaN where unusable): no fill pass over a fresh array
+    spectra = np.empty((n, n_points), dtype=np.float32)
+    axis = np.empty((n, 2), dtype=np.float64)
     shared, single = _axis_groups(xs)
     for rows in shared:
         _resample_shared(xs[rows[0]], [ys[j] for j in rows], rows, n_points, spectra, axis)
     for a in range(0, len(single), SUB_BATCH):
         part = single[a : a + SUB_BATCH]
-        values, bounds = _resample_flat([xs[j] for j in part], [ys[j] for j in part], n_points)
-        spectra[part], axis[part] = values, bounds
+        part_xs, part_ys = [xs[j] for j in part], [ys[j] for j in part]
+        if part[-1] - part[0] == len(part) - 1:  # consecutive rows: written in place
+            rows = slice(part[0], part[-1] + 1)
+            _resample_flat(part_xs, part_ys, n_points, spectra[rows], axis[rows])
+        else:
+            values = np.empty((len(part), n_points), dtype=np.float32)
+            bounds = np.empty((len(part), 2), dtype=np.float64)
+            _resample_flat(part_xs, part_ys, n_points, values, bounds)
+            spectra[part], axis[part] = values, bounds
     return spectra, axis
 
 
@@ -148,32 +156,34 @@ def _resample_shared(x, ys, rows, n_points, spectra, axis):
     """
     found = _shared_axis_weights(x, n_points)
     if found is None:
+        spectra[rows], axis[rows] = np.nan, np.nan
         return
     weights, lo, hi = found
     for a in range(0, len(rows), SHARED_CHUNK):
         chunk = rows[a : a + SHARED_CHUNK]
         block = np.array(ys[a : a + SHARED_CHUNK], dtype=np.float32)
-        finite = np.isfinite(block).all(axis=1)
-        # W @ Y.T runs as axpys over the chunk's rows: contiguous, vectorised
-        spectra[chunk] = (weights @ block.T).T
+        # W @ Y.T runs as axpys along the chunk's rows: contiguous and vectorised
+        values = (weights @ block.T).T
+        # a non-finite y makes its row sum non-finite; a finite row only overflows past 1e34
+        suspect = np.flatnonzero(~np.isfinite(block.sum(axis=1)))
+        bad = suspect[~np.isfinite(block[suspect]).all(axis=1)]
+        values[bad] = np.nan
+        spectra[chunk] = values
         axis[chunk] = lo, hi
-        if not finite.all():
-            spectra[chunk[~finite]] = np.nan
-            axis[chunk[~finite]] = np.nan
+        axis[chunk[bad]] = np.nan
 
 
-def _resample_flat(xs, ys, n_points):
-    """Spectra with axes of their own: all concatenated, each shifted onto its own disjoint
-    interval, and ONE np.interp call over the flat arrays (np.interp walks sorted queries in a
-    single pass). Returns spectra float32 (n, n_points), axis float64 (n, 2); NaN where unusable.
+def _resample_flat(xs, ys, n_points, spectra, axis):
+    """Spectra with axes of their own into spectra (n, n_points), axis (n, 2), every row written
+    (NaN where unusable): all concatenated, each shifted onto its own disjoint interval, and ONE
+    np.interp call over the flat arrays (np.interp walks sorted queries in a single pass).
     """
     n = len(xs)
-    spectra = np.full((n, n_points), np.nan, dtype=np.float32)
-    axis = np.full((n, 2), np.nan, dtype=np.float64)
+    spectra[:], axis[:] = np.nan, np.nan  # a few rows at most stay so; the rest are overwritten
     lengths = np.array([len(x) for x in xs], dtype=np.int64)
     usable = lengths >= 2
     if not usable.any():
-        return spectra, axis
+        return
     flat_x, flat_y = np.concatenate(xs), np.concatenate(ys)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     finite = np.isfinite(flat_x) & np.isfinite(flat_y)
@@ -196,7 +206,7 @@ def _resample_flat(xs, ys, n_points):
             usable[j] = len(xs[j]) >= 2
         good = np.flatnonzero(usable)
         if len(good) == 0:
-            return spectra, axis
+            return
         lengths, flat_x, flat_y = _subset(xs, ys, good)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         position, lo, hi = _grid_positions(flat_x, offsets, n_points)
@@ -204,10 +214,13 @@ def _resample_flat(xs, ys, n_points):
     grid = (np.arange(n_points, dtype=np.float64) + 2.0 * n_points * np.arange(m)[:, None]).ravel()
     values = np.interp(grid, position, flat_y).reshape(m, n_points)
     descending = flat_x[offsets[:-1]] > flat_x[offsets[1:] - 1]
-    values[descending] = values[descending, ::-1]  # their grid ran from x_max down
-    spectra[good] = values
+    if m == n:  # the usual case: no fancy-indexed copy of the float64 values
+        spectra[:] = values
+    else:
+        spectra[good] = values
+    flip = good[descending]  # their grid ran from x_max down
+    spectra[flip] = spectra[flip, ::-1]
     axis[good, 0], axis[good, 1] = lo, hi
-    return spectra, axis
 
 
 def _subset(xs, ys, keep):
