@@ -30,6 +30,10 @@ def instrument(y: np.ndarray, shift_nm: float, gain: float, rng) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def problem():
+    return make_problem()
+
+
+def make_problem():
     rng = np.random.default_rng(0)
     y_cal, y_test = rng.uniform(0, 1, 40), rng.uniform(0, 1, 20)
     master, target = (0.0, 1.0), (6.0, 1.1)  # the target is shifted by 6 nm, 10% more gain
@@ -100,6 +104,7 @@ def test_lora_mode_trains_only_lora_and_head(problem, pretrained):
     assert after.keys() == before.keys()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed, "nothing was trained"
+    assert fitted.history_["cached_trunk"]  # frozen front computed once, checked equal
     assert all("lora_" in k or k.startswith("regression.") for k in changed), changed
     assert any("lora_" in k for k in changed) and any(k.startswith("regression.") for k in changed)
     trainable = {n for n, p in fitted.model_.named_parameters() if p.requires_grad}
@@ -134,6 +139,7 @@ def test_scratch_trains_everything_from_random_weights(problem, pretrained):
     untrained = SpectralFMScratch(pretrained=pretrained, **{**FAST, "epochs": 0}).fit(task)
     trained = SpectralFMScratch(pretrained=pretrained, **{**FAST, "epochs": 6}).fit(task)
     assert trained.model_.cfg.lora_rank == 0
+    assert not trained.history_["cached_trunk"]  # everything trains: nothing to cache
     assert all(p.requires_grad for p in trained.model_.parameters())
     pre = load_pretrained(pretrained).state_dict()
     # not the pretrained weights: the scratch model never saw them

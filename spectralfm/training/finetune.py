@@ -17,6 +17,7 @@ rows given by the caller; test data never reach this module.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from torch import nn
 
 from spectralfm.errors import InputError
 from spectralfm.models.lora import mark_only_lora_and_heads_trainable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,26 +82,65 @@ class FeatureStandardizer(nn.Module):
         return (z - self.mean) / self.scale
 
 
-def attach_standardizer(model: nn.Module, spectra: torch.Tensor, axis: torch.Tensor) -> None:
-    """Put a ``FeatureStandardizer`` fitted on these rows in front of ``model.regression``."""
+class Encoder:
+    """Forward passes for fine-tuning, with the frozen front of the model computed only once.
+
+    In LoRA mode everything before the first transformer block (wavelet embedding, Mamba, MoE)
+    is frozen and, in eval mode without a mask, deterministic, so its output per spectrum is
+    cached and each step runs only the transformer, VIB and head. The split path is checked
+    against the model's own forward on the first rows; on any mismatch (a model change this
+    code does not know about) it falls back to full forward passes.
+    """
+
+    def __init__(self, model: nn.Module, spectra: torch.Tensor, axis: torch.Tensor, cache: bool):
+        self.model, self.spectra, self.axis = model, spectra, axis
+        self.trunk = None
+        if cache:
+            with torch.no_grad():
+                trunk = torch.cat([self._front(spectra[i : i + 64], axis[i : i + 64])
+                                   for i in range(0, len(spectra), 64)])  # fmt: skip
+                k = min(4, len(spectra))
+                split = self._back(trunk[:k])["y_pred"]
+                full = model(spectra[:k], axis[:k])["y_pred"]
+            if torch.allclose(split, full, rtol=1e-4, atol=1e-5):
+                self.trunk = trunk
+            else:
+                log.warning("finetune: cached trunk disagrees with the model; using full passes")
+
+    def _front(self, spectra, axis):
+        m = self.model
+        x = m.embed(spectra, axis, None, None)
+        for block in m.mamba:
+            x = block(x)
+        return m.moe(x)[0]
+
+    def _back(self, x):
+        m = self.model
+        for block in m.transformer:
+            x = block(x)
+        x = m.norm(x)
+        out = m.vib(x[:, 0], x[:, 1])
+        out["y_pred"] = m.regression(out["z_chem"])
+        return out
+
+    def __call__(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Model outputs (at least y_pred, mu_chem) for rows ``idx``."""
+        if self.trunk is not None:
+            return self._back(self.trunk[idx])
+        return self.model(self.spectra[idx], self.axis[idx])
+
+    def predict(self, idx: torch.Tensor, batch: int = 64) -> torch.Tensor:
+        with torch.no_grad():
+            out = [self(idx[i : i + batch])["y_pred"][:, 0] for i in range(0, len(idx), batch)]
+        return torch.cat(out) if out else self.spectra.new_zeros(0)
+
+
+def attach_standardizer(model: nn.Module, enc: Encoder, rows: torch.Tensor) -> None:
+    """Put a ``FeatureStandardizer`` fitted on ``rows`` in front of ``model.regression``."""
     with torch.no_grad():
-        was = model.training
-        model.eval()
-        mu = torch.cat([model(spectra[i : i + 64], axis[i : i + 64])["mu_chem"]
-                        for i in range(0, len(spectra), 64)])  # fmt: skip
-        model.train(was)
+        mu = torch.cat([enc(rows[i : i + 64])["mu_chem"] for i in range(0, len(rows), 64)])
     scale = mu.std(0, unbiased=False).clamp_min(1e-8)
     model.regression = nn.Sequential(FeatureStandardizer(mu.mean(0), scale), model.regression)
-
-
-def _predict(model: nn.Module, spectra: torch.Tensor, axis: torch.Tensor, batch: int = 64):
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        out = [model(spectra[i : i + batch], axis[i : i + batch])["y_pred"][:, 0]
-               for i in range(0, len(spectra), batch)]  # fmt: skip
-    model.train(was)
-    return torch.cat(out) if out else spectra.new_zeros(0)
 
 
 def finetune(
@@ -128,7 +170,16 @@ def finetune(
     val_idx = torch.nonzero(val_mask).flatten()
     if len(train_idx) == 0:
         raise InputError("finetune: every row is held out for validation; nothing to train on")
-    attach_standardizer(model, spectra[train_idx], axis[train_idx])
+    n_pairs = 0
+    if pairs is not None and cfg.alignment_weight > 0:
+        xm, am, xt, at = pairs
+        n_pairs = len(xm)
+        spectra, axis = torch.cat([spectra, xm, xt]), torch.cat([axis, am, at])
+    # eval mode throughout: z_chem = its VIB mean (sampling noise would swamp a few dozen labels)
+    # and no dropout; gradients flow all the same
+    model.eval()
+    enc = Encoder(model, spectra, axis, cache=not cfg.train_all)
+    attach_standardizer(model, enc, train_idx)
     names = set(set_trainable(model, cfg.train_all))
     # the head learns at lr; the encoder (LoRA or all weights) at encoder_lr_ratio * lr, since
     # z_chem's between-sample spread is tiny and a large encoder step swamps it
@@ -141,21 +192,20 @@ def finetune(
         weight_decay=cfg.weight_decay,
     )
     history = {"train_loss": [], "val_loss": [], "best_epoch": -1, "stopped": "epochs"}
+    history["cached_trunk"] = enc.trunk is not None
     best_val, best_state, waited = float("inf"), None, 0
     with deterministic(cfg.seed):
         gen = torch.Generator().manual_seed(cfg.seed)
-        # eval mode while training: z_chem = its VIB mean (sampling noise would swamp a few dozen
-        # labels) and no dropout; gradients flow all the same
-        model.eval()
         for epoch in range(cfg.epochs):
             order = train_idx[torch.randperm(len(train_idx), generator=gen)]
             total, steps = 0.0, 0
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                out = model(spectra[idx], axis[idx])
-                loss = (out["y_pred"][:, 0] - y[idx]).pow(2).mean()
-                if pairs is not None and cfg.alignment_weight > 0:
-                    loss = loss + cfg.alignment_weight * _alignment(model, pairs, cfg, gen)
+                loss = (enc(idx)["y_pred"][:, 0] - y[idx]).pow(2).mean()
+                if n_pairs:
+                    loss = loss + cfg.alignment_weight * _alignment(
+                        model, enc, n, n_pairs, cfg, gen
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -163,9 +213,7 @@ def finetune(
             history["train_loss"].append(total / steps)
             if len(val_idx) == 0:
                 continue
-            val = float(
-                (_predict(model, spectra[val_idx], axis[val_idx]) - y[val_idx]).pow(2).mean()
-            )
+            val = float((enc.predict(val_idx) - y[val_idx]).pow(2).mean())
             history["val_loss"].append(val)
             if val < best_val - 1e-6:
                 best_val, waited, history["best_epoch"] = val, 0, epoch
@@ -181,10 +229,10 @@ def finetune(
     return history
 
 
-def _alignment(model, pairs, cfg: FinetuneConfig, gen: torch.Generator) -> torch.Tensor:
-    xm, am, xt, at = pairs
-    k = min(len(xm), max(1, cfg.batch_size // 2))
-    idx = torch.randperm(len(xm), generator=gen)[:k]
-    out = model(torch.cat([xm[idx], xt[idx]]), torch.cat([am[idx], at[idx]]))
+def _alignment(model, enc: Encoder, n: int, n_pairs: int, cfg: FinetuneConfig, gen) -> torch.Tensor:
+    # pair rows sit after the n training rows: master standards, then target standards
+    k = min(n_pairs, max(1, cfg.batch_size // 2))
+    pick = torch.randperm(n_pairs, generator=gen)[:k]
+    out = enc(torch.cat([n + pick, n + n_pairs + pick]))
     mu = model.regression[0](out["mu_chem"])  # in standardised units, like the head sees it
     return (mu[:k] - mu[k:]).pow(2).mean()
