@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def test_resume_with_other_model_config_is_refused(tmp_path, corpus):
     pretrain(corpus, tmp_path / "run", ModelConfig.preset("tiny", **TINY), cfg)
     with pytest.raises(InputError, match="different model config"):
         pretrain(corpus, tmp_path / "run", ModelConfig.preset("tiny", **TINY, d_z=4), cfg)
+    # without checkpoints (the workflow drops them when settings change) it starts afresh
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    pretrain(corpus, tmp_path / "run", ModelConfig.preset("tiny", **TINY, d_z=4), cfg)
+    assert load_pretrained(tmp_path / "run").cfg.d_z == 4
 
 
 def test_corpus_domains_must_fit_model(tmp_path, corpus):

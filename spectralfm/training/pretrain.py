@@ -310,6 +310,7 @@ def _wandb_run(cfg: PretrainConfig, model_cfg: ModelConfig, out_dir: Path, ctx: 
 
 
 def _check_resume_config(out_dir: Path, model_cfg: ModelConfig) -> None:
+    # checkpoints of another architecture cannot be resumed; without checkpoints, start afresh
     saved = out_dir / CONFIG_FILE
     if saved.exists():
         before = json.loads(saved.read_text())
@@ -341,7 +342,6 @@ def pretrain(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_root = out_dir / CHECKPOINT_DIR
     metrics_path = out_dir / METRICS_FILE
-    _check_resume_config(out_dir, model_cfg)
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -367,6 +367,7 @@ def pretrain(
     step, epoch, skip = 0, 0, 0
     ckpt = latest_checkpoint(ckpt_root)
     if ckpt is not None:
+        _check_resume_config(out_dir, model_cfg)
         state = load_checkpoint(
             ckpt, raw, optimizer, scheduler, gen, restore_rng_states=ctx.is_main
         )
