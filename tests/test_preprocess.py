@@ -200,3 +200,94 @@ def test_unordered_axes_are_sorted_and_degenerate_axes_rejected():
     assert np.isnan(spectra[1]).all() and np.isnan(axis[1]).all()
     assert tuple(axis[2]) == (3.0, 5.0)
     np.testing.assert_allclose(spectra[2][[0, 31, -1]], [31.0, 31.0 + 18.5 * 31 / 63, 49.5])
+
+
+def reference_merged(x, y, n_points=2048):
+    """np.interp in float64 on the sorted distinct x, y of duplicate x averaged."""
+    distinct, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    merged = np.bincount(inverse, weights=y) / counts
+    return np.interp(np.linspace(distinct[0], distinct[-1], n_points), distinct, merged)
+
+
+def mixed_batch(rng):
+    """Shared axes (ascending, descending, unordered with duplicates, a real NIR-like one) and
+    axes of their own, interleaved; every y differs so a swapped row cannot pass."""
+    ascending = np.linspace(400.0, 4000.0, 1800)
+    descending = 1e7 / np.arange(1100.0, 2499.0, 2.0)
+    raman = np.linspace(150, 3400, 1500)
+    unordered = rng.permutation(np.concatenate([raman, raman[::2]]))  # every other x twice
+    near_twin = ascending.copy()
+    near_twin[7] += 1e-3  # same length, ends and middle as `ascending`: must not share its weights
+    axes = [ascending, descending, unordered]
+    xs, ys, kinds = [], [], []
+    for i in range(60):
+        kind = i % 5
+        if kind < 3:
+            x = axes[kind].copy()  # equal values, separate arrays (as rows of a Parquet shard)
+        elif kind == 3:
+            x = np.sort(rng.uniform(100, 3000, int(rng.integers(300, 2500))))[:: 1 - 2 * (i % 2)]
+        else:
+            x = near_twin.copy() if i == 9 else rng.uniform(500, 1500, 900)
+        xs.append(x)
+        ys.append(np.sin(x / (20.0 + i)) + 0.01 * i + rng.normal(0, 0.05, len(x)))
+        kinds.append(kind)
+    return xs, ys, kinds
+
+
+def test_shared_axes_are_grouped_and_match_np_interp_row_by_row(monkeypatch):
+    xs, ys, kinds = mixed_batch(np.random.default_rng(3))
+    grouped = []
+    real_shared = preprocess._resample_shared
+
+    def spy(x, group_ys, rows, *args):
+        grouped.append(list(rows))
+        return real_shared(x, group_ys, rows, *args)
+
+    monkeypatch.setattr(preprocess, "_resample_shared", spy)
+    spectra, axis = resample_batch(xs, ys)
+    # the three shared axes went through the grouped path, each once; nothing else did
+    assert sorted(map(sorted, grouped)) == [
+        [i for i in range(60) if kinds[i] == k] for k in range(3)
+    ]
+    assert spectra.shape == (60, 2048) and spectra.dtype == np.float32
+    for i in range(60):
+        assert tuple(axis[i]) == (xs[i].min(), xs[i].max())
+        np.testing.assert_allclose(spectra[i], reference_merged(xs[i], ys[i]), atol=1e-5)
+
+
+def test_shared_axis_rows_keep_input_order_and_large_values():
+    rng = np.random.default_rng(4)
+    x = np.arange(400.0, 4000.1, 2.0)[::-1]
+    # counts in the tens of thousands: float32 arithmetic stays at float32 rounding of the values
+    ys = [3e4 + 1e3 * np.cos(x / (30.0 + i)) + rng.normal(0, 5, len(x)) for i in range(20)]
+    spectra, axis = resample_batch([x.copy() for _ in ys], ys)
+    for i, y in enumerate(ys):
+        np.testing.assert_allclose(spectra[i], reference_merged(x, y), rtol=3e-7, atol=0)
+    assert (axis == (400.0, 4000.0)).all()
+
+
+def test_shared_axis_bad_rows_and_bad_axes_get_nan_and_reasons():
+    x = np.linspace(400, 4000, 500)
+    ys = [np.cos(x / (50.0 + i)) for i in range(12)]
+    ys[3] = ys[3].copy()
+    ys[3][100] = np.nan
+    ys[5] = np.full(500, 1e39)  # finite in float64, not in float32
+    ys[7] = ys[7].copy()
+    ys[7][-1] = -np.inf
+    degenerate = np.full(40, 900.0)  # one distinct x shared by 10 spectra
+    xs = [x.copy() for _ in ys] + [degenerate.copy() for _ in range(10)]
+    ys = ys + [np.arange(40.0) for _ in range(10)]
+    spectra, axis = resample_batch(xs, ys)
+    bad = {3, 5, 7} | set(range(12, 22))
+    for i in range(22):
+        assert np.isnan(spectra[i]).all() == (i in bad)
+        assert np.isnan(axis[i]).all() == (i in bad)
+    np.testing.assert_allclose(spectra[4], reference_merged(x, ys[4]), atol=1e-6)
+    reasons = qc_reasons(xs, ys, spectra)
+    assert [r.split(":")[0] for r in (reasons[3], reasons[5], reasons[7])] == ["non_finite"] * 3
+    assert reasons[12].startswith("too_few_points") and reasons[4] is None
+
+
+def test_resample_batch_empty_batch():
+    spectra, axis = resample_batch([], [])
+    assert spectra.shape == (0, 2048) and axis.shape == (0, 2)
