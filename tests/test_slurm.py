@@ -60,6 +60,13 @@ def slurm_skip_reason() -> str | None:
     return None
 
 
+class SnakemakeTimeout(AssertionError):
+    def __init__(self, message: str, output: str, slurm_job_ids: list[str]):
+        super().__init__(message)
+        self.output = output
+        self.slurm_job_ids = slurm_job_ids
+
+
 @dataclass
 class SlurmRun:
     returncode: int
@@ -68,18 +75,49 @@ class SlurmRun:
     seconds: float
 
 
-def _cancel_jobs_named(prefix: str) -> None:
-    """Cancel every queued or running Slurm job whose name starts with prefix."""
+def _jobs_named(prefix: str) -> list[str]:
+    """Ids of queued or running Slurm jobs whose name starts with prefix."""
     listing = subprocess.run(
         ["squeue", "--noheader", "--format=%i %j"], capture_output=True, text=True, timeout=30
     )
-    ids = [
+    return [
         job_id
         for job_id, _, name in (line.partition(" ") for line in listing.stdout.splitlines())
         if name.startswith(prefix)
     ]
+
+
+def _cancel_jobs_named(prefix: str, wait_s: float = 60) -> None:
+    """Cancel this run's Slurm jobs and wait (bounded) until Slurm has ended them."""
+    ids = _jobs_named(prefix)
     if ids:
         subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+    deadline = time.monotonic() + wait_s
+    while _jobs_named(prefix):
+        assert time.monotonic() < deadline, f"Slurm jobs {prefix}* still there after {wait_s} s"
+        time.sleep(0.5)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain text (e.g. a test's work folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        line = " ".join(word.decode(errors="replace") for word in words if word)
+        if text in line:
+            found.append(line)
+    return found
+
+
+def wait_until_no_process_mentions(text: str, wait_s: float = 30) -> None:
+    """Slurm ends a cancelled job's processes asynchronously (TERM, KillWait, KILL): wait."""
+    deadline = time.monotonic() + wait_s
+    while left := processes_mentioning(text):
+        assert time.monotonic() < deadline, f"processes left after {wait_s} s: {left}"
+        time.sleep(0.5)
 
 
 def run_snakemake_on_slurm(
@@ -92,7 +130,7 @@ def run_snakemake_on_slurm(
 
     extra_args go after the profile (e.g. --snakefile, --configfile, --config); they win over
     it. On timeout Snakemake's whole process group is stopped and its Slurm jobs cancelled, so
-    nothing outlives the call, then AssertionError is raised with the tail of the output.
+    nothing outlives the call, then SnakemakeTimeout is raised with the tail of the output.
     """
     prefix = "sfmtest" + uuid.uuid4().hex[:8]
     command = [
@@ -122,16 +160,20 @@ def run_snakemake_on_slurm(
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        # TERM first: Snakemake then scancels its own jobs; KILL whatever ignores it.
-        os.killpg(process.pid, signal.SIGTERM)
+        # INT, not TERM: on SIGTERM Snakemake waits for its running jobs to finish; on SIGINT it
+        # scancels them and exits. KILL whatever is still there after a bounded wait.
+        os.killpg(process.pid, signal.SIGINT)
         try:
             output, _ = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
         _cancel_jobs_named(prefix)
-        raise AssertionError(
-            f"snakemake on Slurm did not finish within {timeout} s:\n{output[-4000:]}"
+        wait_until_no_process_mentions(str(workdir))
+        raise SnakemakeTimeout(
+            f"snakemake on Slurm did not finish within {timeout} s:\n{output[-4000:]}",
+            output=output,
+            slurm_job_ids=SUBMITTED.findall(output),
         ) from None
     finally:
         if process.poll() is None:
@@ -143,6 +185,18 @@ def run_snakemake_on_slurm(
         output=output,
         slurm_job_ids=SUBMITTED.findall(output),
         seconds=time.monotonic() - started,
+    )
+
+
+def local_snakemake(workdir: Path, extra_args: list[str] | tuple[str, ...] = ()):
+    """The same workflow run by plain Snakemake, no profile, no Slurm."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *extra_args],
+        cwd=workdir,
+        env=dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -196,20 +250,52 @@ def test_gpu_rule_goes_through_sbatch_and_matches_a_local_run(tmp_path):
     slurm_log = on_slurm / f".snakemake/slurm_logs/rule_pretrain/{job_id}.log"
     assert "rule pretrain:" in slurm_log.read_text()
 
+    wait_until_no_process_mentions(str(on_slurm))
+
     # The same workflow without the profile gives the same results.
-    local_run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1"],
-        cwd=local,
-        env=dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    local_run = local_snakemake(local)
     assert local_run.returncode == 0, local_run.stderr[-4000:]
     for result in ("results/summary.json", "results/pretrain/value.txt"):
         assert (on_slurm / result).read_bytes() == (local / result).read_bytes(), result
     local_env = json.loads((local / "results/pretrain/job_env.json").read_text())
     assert local_env["SLURM_JOB_ID"] is None
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(240)
+def test_failed_slurm_job_ends_snakemake_with_an_error(tmp_path):
+    reason = slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    workdir = copy_test_workflow(tmp_path / "failing")
+    run = run_snakemake_on_slurm(
+        workdir,
+        # No retry: the profile's one retry would submit the failing job twice.
+        extra_args=["--config", "pretrain_exit_code=3", "--retries", "0"],
+        timeout=180,
+    )
+    assert run.returncode != 0
+    (job_id,) = run.slurm_job_ids
+    assert f"SLURM-job '{job_id}' failed" in run.output, run.output[-4000:]
+    assert scontrol_job(job_id)["JobState"] == "FAILED"
+    assert not (workdir / "results/summary.json").exists()
+    wait_until_no_process_mentions(str(workdir))
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(240)
+def test_timeout_stops_snakemake_and_cancels_its_jobs(tmp_path):
+    reason = slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    workdir = copy_test_workflow(tmp_path / "slow")
+    with pytest.raises(SnakemakeTimeout) as timed_out:
+        run_snakemake_on_slurm(
+            workdir, extra_args=["--config", "pretrain_sleep_seconds=600"], timeout=15
+        )
+    (job_id,) = timed_out.value.slurm_job_ids
+    assert scontrol_job(job_id)["JobState"] == "CANCELLED"
+    assert not processes_mentioning(str(workdir))  # the helper waited for them to end
 
 
 def test_profile_is_accepted_and_routes_pretrain_to_the_gpu_partition(tmp_path):
