@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--sizes", default="tiny,base")
-    p.add_argument("--scans", default="parallel,sequential", help="also: chunked")
+    p.add_argument("--scans", default="parallel,sequential")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)

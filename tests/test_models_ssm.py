@@ -5,7 +5,6 @@ from spectralfm.models import ModelConfig
 from spectralfm.models.ssm import (
     MambaBlock,
     linear_scan,
-    selective_scan_chunked,
     selective_scan_parallel,
     selective_scan_sequential,
 )
@@ -24,43 +23,39 @@ def _inputs(b, length, d, n, log_delta_range, seed):
 
 
 @pytest.mark.parametrize(
-    "length, log_delta_range, chunk",
+    "length, log_delta_range",
     [
-        (66, (-7.0, -2.0), 16),  # base sequence length, small deltas (long memory)
-        (1000, (-3.0, 0.0), 16),  # long sequence
-        (67, (-4.0, 2.5), 7),  # large deltas (exp(2.5) ~ 12): fast decay, chunk not dividing L
-        (50, (1.0, 3.0), 64),  # all large, chunk longer than the sequence
-        (5, (-2.0, 0.0), 1),
+        (66, (-7.0, -2.0)),  # base sequence length, small deltas (long memory)
+        (1000, (-3.0, 0.0)),  # long sequence
+        (67, (-4.0, 2.5)),  # large deltas (exp(2.5) ~ 12): fast decay; odd length
+        (50, (1.0, 3.0)),  # all large
+        (1, (-2.0, 0.0)),
     ],
 )
-def test_chunked_scan_equals_sequential(length, log_delta_range, chunk):
+def test_parallel_scan_equals_sequential(length, log_delta_range):
     args = _inputs(2, length, 6, 4, log_delta_range, seed=length)
     ref = selective_scan_sequential(*args)
-    chunked = selective_scan_chunked(*args, chunk=chunk)
-    assert (chunked - ref).abs().max() < 1e-4
     parallel = selective_scan_parallel(*args)
     assert (parallel - ref).abs().max() < 1e-4
 
 
-def test_chunked_scan_gradients_equal_sequential():
+def test_parallel_scan_gradients_equal_sequential():
     args = [a.requires_grad_() for a in _inputs(2, 40, 4, 3, (-3.0, 1.0), seed=1)]
     w = torch.randn(2, 40, 4)
     grads_ref = torch.autograd.grad((selective_scan_sequential(*args) * w).sum(), args)
-    for fast in (lambda *a: selective_scan_chunked(*a, chunk=8), selective_scan_parallel):
-        grads_fast = torch.autograd.grad((fast(*args) * w).sum(), args)
-        for a, b in zip(grads_ref, grads_fast, strict=True):
-            assert torch.isfinite(b).all()
-            torch.testing.assert_close(b, a, atol=1e-3, rtol=1e-4)
+    grads_fast = torch.autograd.grad((selective_scan_parallel(*args) * w).sum(), args)
+    for a, b in zip(grads_ref, grads_fast, strict=True):
+        assert torch.isfinite(b).all()
+        torch.testing.assert_close(b, a, atol=1e-3, rtol=1e-4)
 
 
 def test_mamba_block_fast_and_sequential_scans_agree_and_see_both_directions():
     torch.manual_seed(0)
     fast = MambaBlock(ModelConfig.preset("tiny", scan="parallel"))
     x = torch.randn(2, 30, 32)
-    for scan in ("chunked", "sequential"):
-        other = MambaBlock(ModelConfig.preset("tiny", scan=scan))
-        other.load_state_dict(fast.state_dict())
-        torch.testing.assert_close(fast(x), other(x), atol=1e-5, rtol=1e-5)
+    slow = MambaBlock(ModelConfig.preset("tiny", scan="sequential"))
+    slow.load_state_dict(fast.state_dict())
+    torch.testing.assert_close(fast(x), slow(x), atol=1e-5, rtol=1e-5)
     # bidirectional: the first token's output depends on the last token's input
     x2 = x.clone()
     x2[:, -1] += 1.0

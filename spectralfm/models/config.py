@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-SCANS = ("parallel", "chunked", "sequential")
+SCANS = ("parallel", "sequential")
 EXPERT_TYPES = ("mlp", "kan")
 
 
@@ -76,10 +76,9 @@ class ModelConfig:
     mamba_expand: int = 2  # d_inner = mamba_expand * d_model
     d_conv: int = 4  # depthwise causal conv width inside the Mamba mixer
     bidirectional: bool = True  # spectra have no causal direction: scan both ways
-    # "parallel" (Hillis-Steele, O(L log L)), "chunked" (pairwise within chunks, O(L * chunk)),
-    # or "sequential" (reference Python loop over tokens, for tests and benchmarks only)
+    # "parallel" (recursive doubling, no token loop) or "sequential" (reference Python loop over
+    # tokens, for tests and benchmarks only)
     scan: str = "parallel"
-    scan_chunk: int = 16  # tokens per chunk of the chunked scan
     mlp_ratio: int = 4  # transformer MLP hidden = mlp_ratio * d_model
     moe_hidden: int = 512  # hidden width of each MLP expert
     kan_grid: int = 8  # RBF centres per input of a KAN expert (hidden = moe_hidden // kan_grid)
@@ -111,7 +110,7 @@ class ModelConfig:
                 raise bad(f.name, f"expected {f.type}")
         positive = (
             "n_points patch_size d_model n_heads d_state moe_experts moe_top_k d_z n_domains "
-            "n_targets mamba_expand d_conv scan_chunk mlp_ratio moe_hidden kan_grid "
+            "n_targets mamba_expand d_conv mlp_ratio moe_hidden kan_grid "
             "regression_hidden fno_width fno_modes fno_layers pe_frequencies"
         ).split()
         for key in positive:

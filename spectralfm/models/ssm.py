@@ -2,13 +2,12 @@
 
 Recurrence per channel d and state n (ZOH for A, Euler for B, as in Mamba):
     h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * x_t,    y_t = C_t . h_t + D * x_t
-with A = -exp(A_log) < 0 diagonal. Two scans compute this without a loop over tokens:
-- `selective_scan_parallel` (default): work-efficient recursive-doubling scan of the affine
-  maps h -> a h + b (`linear_scan`): O(L) work in ceil(log2 L) levels. (A Hillis-Steele scan
-  was tried first: 2 log2 L full-size tensors kept for backward made it 7x slower on CPU.)
-- `selective_scan_chunked`: inside a chunk every pair (t, s<=t) gets the decay exp(S_t - S_s),
-  S the cumulative log-decay, which is <= 0 and so never overflows; the chunk-end states are
-  carried across chunks by the same `linear_scan`. O(L * chunk) memory, so slower here.
+with A = -exp(A_log) < 0 diagonal. `selective_scan_parallel` computes it without a loop over
+tokens: a work-efficient recursive-doubling scan of the affine maps h -> a h + b (`linear_scan`),
+O(L) work in ceil(log2 L) levels, with an analytic backward that keeps no intermediate levels.
+Tried and dropped, slower on every size measured here: a Hillis-Steele scan (2 log2 L full-size
+tensors kept for backward; 7x slower for base on CPU) and a chunked scan with pairwise decays
+exp(S_t - S_s) inside chunks (memory L * chunk * D * N; 5-60x slower).
 `selective_scan_sequential` is the plain reference loop.
 Shapes: x, delta (B, L, D); A (D, N); Bm, C (B, L, N); D (D,); result (B, L, D).
 """
@@ -118,50 +117,6 @@ def selective_scan_parallel(
     return y if D is None else y + x * D
 
 
-def selective_scan_chunked(
-    x: torch.Tensor,
-    delta: torch.Tensor,
-    A: torch.Tensor,
-    Bm: torch.Tensor,
-    C: torch.Tensor,
-    D: torch.Tensor | None = None,
-    chunk: int = 16,
-) -> torch.Tensor:
-    """Same result as `selective_scan_sequential`, parallel over tokens within each chunk."""
-    b, length, d = x.shape
-    n = A.shape[1]
-    pad = (-length) % chunk
-    if pad:  # delta = 0 past the end: decay 1 and no input, so padding changes nothing before it
-        x_, delta_, Bm_, C_ = (F.pad(v, (0, 0, 0, pad)) for v in (x, delta, Bm, C))
-    else:
-        x_, delta_, Bm_, C_ = x, delta, Bm, C
-    nc = (length + pad) // chunk
-    x_ = x_.reshape(b, nc, chunk, d)
-    delta_ = delta_.reshape(b, nc, chunk, d)
-    Bm_ = Bm_.reshape(b, nc, chunk, n)
-    C_ = C_.reshape(b, nc, chunk, n)
-
-    cum = delta_.cumsum(dim=2)  # (b, c, T, D) chunk-local
-    # S_t - S_s = A * sum_{s<r<=t} delta_r <= 0. Summed directly ("segment sum") rather than as
-    # cum_t - cum_s, whose cancellation costs accuracy when deltas are large
-    strict = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril(-1)
-    steps = delta_[:, :, :, None, :].expand(-1, -1, -1, chunk, -1)  # (b, c, r, s, D)
-    gap = steps.masked_fill(~strict[:, :, None], 0.0).cumsum(dim=2)  # (b, c, t, s, D)
-    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
-    log_decay = (gap[..., None] * A).masked_fill(~causal[:, :, None, None], float("-inf"))
-    u = (delta_ * x_)[..., None] * Bm_[:, :, :, None, :]  # (b, c, T, D, N)
-    h_intra = torch.einsum("bctsdn,bcsdn->bctdn", torch.exp(log_decay), u)
-
-    # carry states across chunks: state entering chunk c, decayed to each position inside it
-    log_decay_from_start = cum[..., None] * A  # (b, c, T, D, N)
-    chunk_decay = torch.exp(log_decay_from_start[:, :, -1])  # (b, c, D, N)
-    h_end = linear_scan(chunk_decay, h_intra[:, :, -1])  # (b, c, D, N) state leaving chunk c
-    h_start = _shift(h_end, 1, 0.0)
-    h_all = h_intra + torch.exp(log_decay_from_start) * h_start[:, :, None]
-    y = torch.einsum("bctdn,bctn->bctd", h_all, C_).reshape(b, nc * chunk, d)[:, :length]
-    return y if D is None else y + x * D
-
-
 class SelectiveSSM(nn.Module):
     """One scan direction: depthwise causal conv -> SiLU -> input-dependent (delta, B, C) -> scan."""
 
@@ -170,7 +125,6 @@ class SelectiveSSM(nn.Module):
         d_inner, n = cfg.d_inner, cfg.d_state
         self.dt_rank = math.ceil(cfg.d_model / 16)
         self.scan = cfg.scan
-        self.chunk = cfg.scan_chunk
         self.conv = nn.Conv1d(d_inner, d_inner, cfg.d_conv, groups=d_inner, padding=cfg.d_conv - 1)
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * n, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, d_inner)
@@ -195,8 +149,6 @@ class SelectiveSSM(nn.Module):
         args = (u.float(), delta, A, Bm.float(), C.float(), self.D.float())
         if self.scan == "parallel":
             y = selective_scan_parallel(*args)
-        elif self.scan == "chunked":
-            y = selective_scan_chunked(*args, chunk=self.chunk)
         else:
             y = selective_scan_sequential(*args)
         return y.to(u.dtype)
