@@ -94,24 +94,29 @@ def resample_batch(
 def _axis_groups(xs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
     """Batch indices split into groups sharing one x axis (at least MIN_SHARED spectra, same
     bytes) and the remaining indices. A fingerprint (length, three values) finds candidates
-    without hashing whole axes; a byte comparison with the group's first axis confirms them.
+    without hashing whole axes; a byte comparison with the group's first axis confirms them, so
+    an axis nobody shares is never copied (tobytes of a strided view costs more than its
+    resampling).
     """
-    candidates: dict[tuple, list[tuple[bytes, list[int]]]] = {}
+    # fingerprint -> groups with it, each [first x, its bytes once needed, member indices]
+    candidates: dict[tuple, list[list]] = {}
     groups: list[list[int]] = []
     for i, x in enumerate(xs):
         length = x.shape[0]
         if length < 2:  # nothing to share; the flat path leaves it NaN
             groups.append([i])
             continue
-        data = x.tobytes()
         bucket = candidates.setdefault((length, x.item(0), x.item(length // 2), x.item(-1)), [])
-        for first, members in bucket:
-            if first == data:
-                members.append(i)
+        data = x.tobytes() if bucket else None
+        for group in bucket:
+            if group[1] is None:
+                group[1] = group[0].tobytes()
+            if group[1] == data:
+                group[2].append(i)
                 break
         else:
-            bucket.append((data, [i]))
-            groups.append(bucket[-1][1])
+            bucket.append([x, None, [i]])
+            groups.append(bucket[-1][2])
     shared = [np.array(g) for g in groups if len(g) >= MIN_SHARED]
     single = sorted(i for g in groups if len(g) < MIN_SHARED for i in g)
     return shared, np.array(single, dtype=np.int64)
@@ -188,8 +193,11 @@ def _resample_flat(xs, ys, n_points, spectra, axis):
         return
     flat_x, flat_y = np.concatenate(xs), np.concatenate(ys)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    finite = np.isfinite(flat_x) & np.isfinite(flat_y)
-    if not finite.all():  # left NaN for QC to name
+    # a sum is non-finite iff a value is (or it overflows): the exact test only then
+    with np.errstate(over="ignore", invalid="ignore"):
+        all_finite = np.isfinite(flat_x.sum() + flat_y.sum())
+    if not all_finite:  # non-finite spectra stay NaN for QC to name
+        finite = np.isfinite(flat_x) & np.isfinite(flat_y)
         n_bad = np.bincount(np.repeat(np.arange(n), lengths), weights=~finite, minlength=n)
         usable &= n_bad == 0
     good = np.flatnonzero(usable)
@@ -213,7 +221,7 @@ def _resample_flat(xs, ys, n_points, spectra, axis):
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         position, lo, hi = _grid_positions(flat_x, offsets, n_points)
     m = len(good)
-    grid = (np.arange(n_points, dtype=np.float64) + 2.0 * n_points * np.arange(m)[:, None]).ravel()
+    grid = np.arange(n_points * m, dtype=np.float64)
     values = np.interp(grid, position, flat_y).reshape(m, n_points)
     descending = flat_x[offsets[:-1]] > flat_x[offsets[1:] - 1]
     if m == n:  # the usual case: no fancy-indexed copy of the float64 values
@@ -234,14 +242,15 @@ def _subset(xs, ys, keep):
 
 def _grid_positions(flat_x, offsets, n_points):
     """Each point's position on the flat grid, where spectrum j's grid points are the numbers
-    2 * n_points * j + k (k < n_points): segments stay disjoint, so one np.interp serves all.
+    n_points * j + k (k < n_points): segments stay disjoint (no grid number lies between one
+    spectrum's last point and the next one's first), so one np.interp serves all.
 
     A descending spectrum is mapped mirrored (x_max at k = 0): its positions rise without
     reversing the data, and the interpolated row is flipped afterwards.
     """
     first, last = flat_x[offsets[:-1]], flat_x[offsets[1:] - 1]
     lo, hi = np.minimum(first, last), np.maximum(first, last)
-    base = 2.0 * n_points * np.arange(len(first))
+    base = float(n_points) * np.arange(len(first))
     lengths = np.diff(offsets)
     # x_first == x_last gives inf/NaN positions: the caller sees them as not rising and sorts
     with np.errstate(divide="ignore", invalid="ignore"):
