@@ -155,7 +155,8 @@ def _shared_axis_weights(x: np.ndarray, n_points: int):
 
 
 def _resample_shared(x, ys, rows, n_points, spectra, axis):
-    """Resample spectra `ys` sharing axis x into spectra[rows], axis[rows] (NaN rows stay NaN).
+    """Resample spectra `ys` sharing axis x into spectra[rows], axis[rows]; NaN rows where x or
+    a y cannot be resampled.
 
     float32 throughout: each output is (1 - w) y0 + w y1 summed in float32, a few float32 ulps of
     |y| from np.interp in float64, the same order as storing its result as float32.
@@ -201,6 +202,8 @@ def _resample_flat(xs, ys, n_points, spectra, axis):
         n_bad = np.bincount(np.repeat(np.arange(n), lengths), weights=~finite, minlength=n)
         usable &= n_bad == 0
     good = np.flatnonzero(usable)
+    if len(good) == 0:  # e.g. a sub-batch of non-finite spectra only
+        return
     if len(good) < n:
         lengths, flat_x, flat_y = _subset(xs, ys, good)
         offsets = np.concatenate([[0], np.cumsum(lengths)])

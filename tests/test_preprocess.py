@@ -288,6 +288,10 @@ def test_shared_axis_bad_rows_and_bad_axes_get_nan_and_reasons():
     assert reasons[12].startswith("too_few_points") and reasons[4] is None
 
 
-def test_resample_batch_empty_batch():
+def test_resample_batch_empty_batch_and_batch_of_only_bad_spectra():
     spectra, axis = resample_batch([], [])
     assert spectra.shape == (0, 2048) and axis.shape == (0, 2)
+    xs = [np.array([1.0, np.nan, 3.0]), np.arange(5.0), np.array([2.0])]
+    ys = [np.ones(3), np.full(5, np.inf), np.ones(1)]
+    spectra, axis = resample_batch(xs, ys, n_points=16)
+    assert np.isnan(spectra).all() and np.isnan(axis).all()
