@@ -16,14 +16,26 @@ from workflow_helpers import REPO
 
 pytestmark = pytest.mark.workflow
 
-COPIED = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "spectralfm", "schemas", "envs",
-          "report", "profiles"]
+COPIED = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "workflow_scripts",
+    "spectralfm",
+    "schemas",
+    "envs",
+    "report",
+    "profiles",
+]
 
 
 def _run(workdir, *args, mirror, check=True, timeout=1500):
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/quick", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**__import__("os").environ, "SPECTRALFM_MIRROR": str(mirror)},
     )
     if check and result.returncode != 0:
@@ -49,7 +61,9 @@ def quick_run(tmp_path_factory, shared_data):
     for name in COPIED:
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(
-            src, workdir / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {})
+            src,
+            workdir / name,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}),
         )
     overrides = workdir / "profiles/quick/overrides.yaml"
     text = overrides.read_text().replace("../shared/data", str(shared_data))
@@ -103,7 +117,9 @@ def test_finetune_lr_change_plans_only_spectralfm_transfer_and_table(quick_run):
     workdir, mirror = quick_run
     overrides = workdir / "profiles/quick/overrides.yaml"
     backup = overrides.read_text()
-    _edit_yaml(overrides, lambda c: c.setdefault("methods", {}).update({"spectralfm": {"lr": 1e-3}}))
+    _edit_yaml(
+        overrides, lambda c: c.setdefault("methods", {}).update({"spectralfm": {"lr": 1e-3}})
+    )
     try:
         jobs = planned_jobs(workdir, mirror)
     finally:
@@ -130,8 +146,17 @@ def test_augmentation_change_plans_augment_corpus_pretrain_spectralfm(quick_run)
         # a transfer method: its jobs and the table only
         ("spectralfm/transfer/pds.py", {"transfer": 2, "table": 1}),
         # resampling code: spectra and everything after, no download or parse
-        ("spectralfm/preprocess.py", {"spectra": 2, "augment": 2, "corpus": 1, "pretrain": 1,
-                                      "transfer_spectralfm": 6, "table": 1}),
+        (
+            "spectralfm/preprocess.py",
+            {
+                "spectra": 2,
+                "augment": 2,
+                "corpus": 1,
+                "pretrain": 1,
+                "transfer_spectralfm": 6,
+                "table": 1,
+            },
+        ),
         # the model: pretraining and fine-tuning, not the corpus
         ("spectralfm/models/ssm.py", {"pretrain": 1, "transfer_spectralfm": 6, "table": 1}),
     ],
