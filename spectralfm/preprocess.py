@@ -93,7 +93,7 @@ def resample_batch(
 
 def _axis_groups(xs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
     """Batch indices split into groups sharing one x axis (at least MIN_SHARED spectra, same
-    bytes) and the remaining indices. A fingerprint (length, three values) finds candidates
+    bytes) and the remaining indices. A fingerprint (length, both ends) finds candidates
     without hashing whole axes; a byte comparison with the group's first axis confirms them, so
     an axis nobody shares is never copied (tobytes of a strided view costs more than its
     resampling).
@@ -106,7 +106,7 @@ def _axis_groups(xs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         if length < 2:  # nothing to share; the flat path leaves it NaN
             groups.append([i])
             continue
-        bucket = candidates.setdefault((length, x.item(0), x.item(length // 2), x.item(-1)), [])
+        bucket = candidates.setdefault((length, x.item(0), x.item(-1)), [])
         data = x.tobytes() if bucket else None
         for group in bucket:
             if group[1] is None:
