@@ -26,6 +26,7 @@ import logging
 import math
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -403,7 +404,11 @@ def pretrain(
     def _handler(signum, _frame):
         stop["signal"] = signum
 
-    previous = {s: signal.signal(s, _handler) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    # signal handlers can only be installed from the main thread; elsewhere (a caller's worker
+    # thread) the run is still checkpointed every checkpoint_every steps
+    main_thread = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGTERM, signal.SIGUSR1) if main_thread else ()
+    previous = {s: signal.signal(s, _handler) for s in signals}
     wandb_run = _wandb_run(cfg, model_cfg, out_dir, ctx)
     bar = tqdm(total=cfg.steps, initial=step, disable=not ctx.is_main, desc="pretrain")
     window: dict[str, float] = {}
