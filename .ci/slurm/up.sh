@@ -121,7 +121,9 @@ SlurmctldDebug=info
 SlurmdDebug=info
 # No systemd and no writable cgroup tree in these containers: the cgroup plugins would make
 # slurmd fail at start. linuxproc tracks job processes through /proc (parent pids), task/none
-# binds nothing; both work unprivileged by cgroups. The price: no memory or device fencing.
+# binds nothing; both work without cgroups. The price: no memory or device fencing, and a
+# process whose parent died (reparented to init) is no longer seen as part of its job, so it
+# can outlive the job (measured: a torchrun worker orphaned by a signal); cgroups would catch it.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -142,6 +144,7 @@ GresTypes=gpu
 ReturnToService=2
 SlurmdTimeout=60
 InactiveLimit=0
+# SIGTERM -> SIGKILL delay for ended or cancelled jobs (default 30 s): keeps tests short.
 KillWait=5
 NodeName=$HOST NodeAddr=127.0.0.1 $NODE_HW Gres=gpu:$N_GPUS State=UNKNOWN
 PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
