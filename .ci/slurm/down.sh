@@ -36,8 +36,8 @@ if [[ -s $STATE/slurmctld.pid ]] && kill -0 "$(cat "$STATE/slurmctld.pid")" 2>/d
 fi
 stop_pid_file slurmd "$STATE/slurmd.pid"
 stop_pid_file slurmctld "$STATE/slurmctld.pid"
+# Only a munged that up.sh started has a pid file here; one of the image is left running.
 stop_pid_file munged "$STATE/munge/munged.pid"
-rm -f "$STATE/munged.pid"
 
 for link in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
   # Only our own links; a real site configuration is never touched.

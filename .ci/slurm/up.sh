@@ -36,7 +36,9 @@ node_idle() {
   [[ $state == idle || $state == mix || $state == alloc ]]
 }
 
-if pid_alive "$STATE/munged.pid" && pid_alive "$STATE/slurmctld.pid" \
+munge_works() { command -v munge >/dev/null && munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+
+if munge_works && pid_alive "$STATE/slurmctld.pid" \
   && pid_alive "$STATE/slurmd.pid" && [[ -L $ETC_CONF ]] && node_idle; then
   echo "$STATE"
   exit 0
@@ -70,20 +72,25 @@ if [[ ! -s /etc/munge/munge.key ]]; then
   chown munge:munge /etc/munge/munge.key
   chmod 0400 /etc/munge/munge.key
 fi
-# munged refuses to run as root with a key owned by munge, and its socket directory (where
-# libmunge in every Slurm command looks, /run/munge) must belong to the user it runs as.
-install -d -o munge -g munge -m 0755 /run/munge
-chown munge:munge "$STATE/munge"
-runuser -u munge -- /usr/sbin/munged \
-  --pid-file="$STATE/munge/munged.pid" \
-  --log-file="$STATE/munge/munged.log" \
-  --seed-file="$STATE/munge/munged.seed"
-for _ in $(seq 50); do
-  [[ -s $STATE/munge/munged.pid ]] && break
-  sleep 0.1
-done
-ln -sf "$STATE/munge/munged.pid" "$STATE/munged.pid"
-munge -n | unmunge >/dev/null || die "munged does not answer (log: $STATE/munge/munged.log)"
+if munge_works; then
+  # A munged of the image (or a site) already answers on the default socket: use it, and
+  # record no pid, so down.sh leaves it alone.
+  echo "up.sh: using the munged already running" >&2
+else
+  # munged refuses to run as root with a key owned by munge, and its socket directory (where
+  # libmunge in every Slurm command looks, /run/munge) must belong to the user it runs as.
+  install -d -o munge -g munge -m 0755 /run/munge
+  chown munge:munge "$STATE/munge"
+  runuser -u munge -- /usr/sbin/munged \
+    --pid-file="$STATE/munge/munged.pid" \
+    --log-file="$STATE/munge/munged.log" \
+    --seed-file="$STATE/munge/munged.seed"
+  for _ in $(seq 50); do
+    [[ -s $STATE/munge/munged.pid ]] && break
+    sleep 0.1
+  done
+  munge_works || die "munged does not answer (log: $STATE/munge/munged.log)"
+fi
 
 # --- configuration ----------------------------------------------------------------------------
 HOST=$(hostname -s)
@@ -97,7 +104,8 @@ NODE_HW=$(slurmd -C | head -n1 | sed -e "s/^NodeName=[^ ]*//")
 # character nodes (NVIDIA's major 195; without a driver, opening one fails with ENXIO). They live
 # in the state folder, never in /dev, so a real GPU's nodes cannot be shadowed.
 for ((i = 0; i < N_GPUS; i++)); do
-  mknod -m 0666 "$STATE/dev/nvidia$i" c 195 "$i"
+  mknod -m 0666 "$STATE/dev/nvidia$i" c 195 "$i" \
+    || die "mknod failed: this container lacks CAP_MKNOD, which the dummy GPUs need"
 done
 
 cat >"$STATE/slurm.conf" <<EOF
