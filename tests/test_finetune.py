@@ -152,12 +152,18 @@ def test_scratch_trains_everything_from_random_weights(problem, pretrained):
 def test_ttt_changes_only_norm_parameters(problem, pretrained):
     task, X_test, _ = problem
     plain = SpectralFMTransfer(pretrained=pretrained, seed=2, **FAST).fit(task)
-    ttt = SpectralFMTTT(pretrained=pretrained, seed=2, **FAST).fit(task)
+    ttt = SpectralFMTTT(pretrained=pretrained, seed=2, ttt_restandardize=False, **FAST).fit(task)
     norms = set(norm_parameters(ttt.model_))
     a, b = plain.model_.state_dict(), ttt.model_.state_dict()
     changed = {k for k in a if not torch.equal(a[k], b[k])}
     assert changed and changed <= norms, changed - norms
     assert not np.array_equal(plain.predict(X_test), ttt.predict(X_test))
+    # with re-standardisation the head's feature statistics move too, and nothing else
+    ttt2 = SpectralFMTTT(pretrained=pretrained, seed=2, **FAST).fit(task)
+    c = ttt2.model_.state_dict()
+    changed2 = {k for k in a if not torch.equal(a[k], c[k])}
+    assert {"regression.0.mean", "regression.0.scale"} <= changed2
+    assert changed2 - {"regression.0.mean", "regression.0.scale"} <= norms
     # the TTT spectra are the target calibration spectra from the task, never predict's input
     assert ttt.ttt_["first_loss"] > 0
 

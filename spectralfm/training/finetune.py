@@ -143,6 +143,28 @@ def attach_standardizer(model: nn.Module, enc: Encoder, rows: torch.Tensor) -> N
     model.regression = nn.Sequential(FeatureStandardizer(mu.mean(0), scale), model.regression)
 
 
+def restandardize(model: nn.Module, spectra: torch.Tensor, axis: torch.Tensor) -> None:
+    """Refit the head's ``FeatureStandardizer`` on these spectra (AdaBN-style re-estimation).
+
+    Used after TTT with the unlabeled target calibration spectra: they are the same kind of
+    samples as the training rows, so standardising target features with target statistics
+    removes the offset the instrument (and the adapted norm layers) put on z_chem.
+    """
+    standardizer = model.regression[0]
+    if not isinstance(standardizer, FeatureStandardizer):
+        raise InputError("restandardize: the model was not fine-tuned (no FeatureStandardizer)")
+    if len(spectra) < 2:
+        raise InputError(f"restandardize: needs >= 2 spectra, got {len(spectra)}")
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        mu = torch.cat([model(spectra[i : i + 64], axis[i : i + 64])["mu_chem"]
+                        for i in range(0, len(spectra), 64)])  # fmt: skip
+    model.train(was)
+    standardizer.mean.copy_(mu.mean(0))
+    standardizer.scale.copy_(mu.std(0, unbiased=False).clamp_min(1e-8))
+
+
 def finetune(
     model: nn.Module,
     spectra: torch.Tensor,

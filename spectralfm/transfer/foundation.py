@@ -9,7 +9,10 @@ Three table methods share one estimator:
   parameter trained (see ``spectralfm.training.finetune`` for why).
 * ``spectralfm_ttt``: ``spectralfm`` followed by test-time training of the normalisation layers
   on the unlabeled target-instrument calibration spectra ``task.X_target_cal`` (the transfer
-  standards ``task.X_target_std`` when the task has none). Their labels are never read.
+  standards ``task.X_target_std`` when the task has none). Their labels are never read. With
+  ``ttt_restandardize`` (default) the head's feature standardiser is then re-estimated on those
+  same unlabeled target spectra (AdaBN-style); on corn with a barely pretrained tiny model this
+  matters more than the norm-layer adaptation itself.
 
 Inputs: NIR spectra on ``task.wavelengths_nm`` are converted to wavenumbers (1e7 / nm, sorted
 ascending), resampled to the model's n_points over their own range and SNV-normalised, as the
@@ -35,7 +38,7 @@ from spectralfm.models.config import ModelConfig
 from spectralfm.models.spectralfm import SpectralFM
 from spectralfm.preprocess import resample_batch, snv
 from spectralfm.training.checkpoint import CONFIG_FILE, load_pretrained
-from spectralfm.training.finetune import FinetuneConfig, deterministic, finetune
+from spectralfm.training.finetune import FinetuneConfig, deterministic, finetune, restandardize
 from spectralfm.training.ttt import adapt_norm_layers
 from spectralfm.transfer.base import TransferMethod, TransferTask
 
@@ -83,6 +86,7 @@ class SpectralFMTransfer(TransferMethod):
         ttt: bool | None = None,  # None: the method's default (on for spectralfm_ttt only)
         ttt_steps: int = 10,
         ttt_lr: float = 1e-4,
+        ttt_restandardize: bool = True,
         model_preset: str = "tiny",
         seed: int = 0,
         device: str = "cpu",
@@ -100,6 +104,7 @@ class SpectralFMTransfer(TransferMethod):
         self.ttt = ttt
         self.ttt_steps = ttt_steps
         self.ttt_lr = ttt_lr
+        self.ttt_restandardize = ttt_restandardize
         self.model_preset = model_preset
         self.seed = seed
         self.device = device
@@ -193,6 +198,8 @@ class SpectralFMTransfer(TransferMethod):
                     batch_size=self.batch_size,
                     seed=self.seed,
                 )
+            if self.ttt_restandardize:
+                restandardize(model, xu.to(device), au.to(device))
         model.eval()
         self.model_ = model
         self.wavelengths_nm_ = wl
