@@ -70,6 +70,13 @@ class SpectralFMTransfer(TransferMethod):
     needs_standards: ClassVar[bool] = True
     uses_pretrained_weights: ClassVar[bool] = True
     ttt_by_default: ClassVar[bool] = False
+    # What a fit runs besides this module: its transfer jobs rerun when any of these change.
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "spectralfm.models",
+        "spectralfm.training",
+        "spectralfm.losses",
+        "spectralfm.preprocess",
+    )
 
     def __init__(
         self,
