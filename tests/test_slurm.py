@@ -1,6 +1,6 @@
 """The Slurm profile against a real (local, one-node) Slurm.
 
-`.ci/slurm/up.sh` starts the cluster; without one answering `sinfo` the Slurm test is skipped.
+`.ci/slurm/up.sh` starts the cluster; without one answering `sinfo` the Slurm tests are skipped.
 The profile check at the bottom needs no cluster and always runs.
 """
 
@@ -65,6 +65,14 @@ class SnakemakeTimeout(AssertionError):
         super().__init__(message)
         self.output = output
         self.slurm_job_ids = slurm_job_ids
+
+
+@pytest.fixture
+def local_slurm() -> None:
+    """Skips the test, saying why, unless a local Slurm has an idle node."""
+    reason = slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
 
 
 @dataclass
@@ -216,10 +224,7 @@ def copy_test_workflow(destination: Path) -> Path:
 
 @pytest.mark.slurm
 @pytest.mark.timeout(360)
-def test_gpu_rule_goes_through_sbatch_and_matches_a_local_run(tmp_path):
-    reason = slurm_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def test_gpu_rule_goes_through_sbatch_and_matches_a_local_run(tmp_path, local_slurm):
     on_slurm = copy_test_workflow(tmp_path / "on_slurm")
     local = copy_test_workflow(tmp_path / "local")
 
@@ -263,10 +268,7 @@ def test_gpu_rule_goes_through_sbatch_and_matches_a_local_run(tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.timeout(240)
-def test_failed_slurm_job_ends_snakemake_with_an_error(tmp_path):
-    reason = slurm_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def test_failed_slurm_job_ends_snakemake_with_an_error(tmp_path, local_slurm):
     workdir = copy_test_workflow(tmp_path / "failing")
     run = run_snakemake_on_slurm(
         workdir,
@@ -284,10 +286,7 @@ def test_failed_slurm_job_ends_snakemake_with_an_error(tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.timeout(240)
-def test_timeout_stops_snakemake_and_cancels_its_jobs(tmp_path):
-    reason = slurm_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def test_timeout_stops_snakemake_and_cancels_its_jobs(tmp_path, local_slurm):
     workdir = copy_test_workflow(tmp_path / "slow")
     with pytest.raises(SnakemakeTimeout) as timed_out:
         run_snakemake_on_slurm(
