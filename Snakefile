@@ -16,6 +16,16 @@ include: "rules/report.smk"
 report: "report/workflow.rst"
 
 
+# Cheap bookkeeping stays on the submit host under a cluster profile; downloads too, because
+# compute nodes often have no internet.
+localrules:
+    all,
+    download,
+    extract,
+    table,
+    figure_rmsep,
+
+
 rule all:
     default_target: True
     input:

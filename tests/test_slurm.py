@@ -321,3 +321,65 @@ def test_profile_is_accepted_and_routes_pretrain_to_the_gpu_partition(tmp_path):
     requested = resources.removeprefix("resources:").strip().split(", ")
     for expected in ("slurm_partition=gpu", "gpu=1", "cpus_per_gpu=1", "mem_mb=500", "runtime=10"):
         assert expected in requested, (expected, resources)
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(900)
+def test_real_pipeline_pretrain_on_slurm_equals_a_local_run(
+    tmp_path, local_slurm, shared_data, monkeypatch
+):
+    """The pipeline's own pretrain rule, tiny config: sbatch with a GPU request, completes,
+    Snakemake returns, and the pretrained weights equal those of a run without the profile."""
+    from safetensors.torch import load_file
+    from workflow_helpers import snakemake, write_config
+
+    tiny = {
+        "corpus": {"sources": ["rruff"], "exclude_benchmarks": ["corn"], "val_fraction": 0.1},
+        "sources": {"rruff": {"archives": ["LR-Raman"]}},
+        "augment": {"copies": 1},
+        "model": {"preset": "tiny"},
+        "pretrain": {
+            "train": {
+                "steps": 8,
+                "batch_size": 8,
+                "warmup_steps": 2,
+                "checkpoint_every": 4,
+                "val_every": 4,
+                "val_batches": 1,
+                "num_workers": 0,
+                "device": "cpu",
+            },
+            "resources": {"gpu": 1, "cpus_per_gpu": 1, "mem_mb": 2000, "runtime": 10},
+        },
+    }
+    on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
+    for workdir in (on_slurm, local):
+        workdir.mkdir()
+        write_config(workdir, tiny)
+    monkeypatch.setenv("SPECTRALFM_MIRROR", str(shared_data / "mirror"))
+    target = "results/pretrain/model.safetensors"
+    run = run_snakemake_on_slurm(
+        on_slurm,
+        targets=[target],
+        extra_args=[
+            f"--snakefile={REPO / 'Snakefile'}",
+            f"--configfile={on_slurm / 'config.yaml'}",
+        ],
+        timeout=700,
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    pretrain_log = (on_slurm / "logs/pretrain/pretrain.log").read_text()
+    pretrain_jobs = [j for j in run.slurm_job_ids if scontrol_job(j).get("Partition") == "gpu"]
+    assert len(pretrain_jobs) == 1, run.output[-4000:]
+    job = scontrol_job(pretrain_jobs[0])
+    assert job["JobState"] == "COMPLETED"
+    assert job["TresPerJob"] == "gres:gpu:1"
+    assert "pretrain" in pretrain_log
+    wait_until_no_process_mentions(str(on_slurm))
+
+    snakemake(local, "--cores", "2", target, mirror=shared_data / "mirror")
+    slurm_weights = load_file(on_slurm / target)
+    local_weights = load_file(local / target)
+    assert slurm_weights.keys() == local_weights.keys()
+    for name, tensor in local_weights.items():
+        assert (slurm_weights[name] == tensor).all(), name
