@@ -8,7 +8,8 @@ Outputs in ``out``: ``model.safetensors``, ``model_config.json``, ``metrics.json
 ``loss_curve.png``, ``train_config.json`` and ``checkpoints/step_*``. Rerunning with the same
 ``out`` resumes from the newest checkpoint (the model config must be the same).
 
-Interruption: SIGTERM and SIGUSR1 (Slurm: ``--signal=B:USR1@120``) only set a flag; the loop
+Interruption: SIGTERM (what Slurm sends at the time limit or on preemption, KillWait seconds
+before SIGKILL) and SIGUSR1 only set a flag; the loop
 finishes the current step, saves a checkpoint, and ``pretrain`` raises ``PretrainInterrupted``;
 the command line then exits with ``EXIT_RESUMABLE`` (75, EX_TEMPFAIL: "run me again").
 
