@@ -16,6 +16,7 @@ from spectralfm.catalog import (  # noqa: E402
     source_items,
     source_raw_file,
 )
+from spectralfm.download import MIRROR_ENV  # noqa: E402
 from spectralfm.fingerprint import code_fingerprint  # noqa: E402
 from spectralfm.transfer import METHODS  # noqa: E402
 
@@ -27,7 +28,7 @@ if config["data"].get("mirror"):
     mirror = str(config["data"]["mirror"])
     if "://" not in mirror:
         mirror = str(Path(mirror).resolve())
-    os.environ["SPECTRALFM_MIRROR"] = mirror
+    os.environ[MIRROR_ENV] = mirror
 
 
 def parse_pair(dataset, pair):
@@ -90,3 +91,69 @@ def all_targets():
             f"results/figures/{dataset}_rmsep_vs_n.png",
         ]
     return targets
+
+
+# ---- corpus
+
+
+def corpus_shards():
+    """(source, item) of every shard the configured corpus is built from."""
+    return [
+        (source, item)
+        for source in config["corpus"]["sources"]
+        for item in source_items(source, config["sources"][source])
+    ]
+
+
+def parse_input(wildcards):
+    if wildcards.source == "local":
+        return config["sources"]["local"]["paths"][wildcards.item]["path"]
+    raw = source_raw_file(wildcards.source, wildcards.item)
+    return f"resources/raw/{raw.source}/{raw.name}"
+
+
+def parse_options(wildcards):
+    """Reader options of one shard: the source's settings minus the file lists."""
+    settings = config["sources"][wildcards.source]
+    if wildcards.source == "local":
+        entry = dict(settings["paths"][wildcards.item])
+        entry.pop("path")
+        return entry
+    return dict(settings.get("options") or {})
+
+
+def exclusion_inputs(wildcards):
+    """Benchmark files whose spectra the corpus must never contain (leakage check)."""
+    return {
+        name: benchmark_inputs(SimpleNamespace(dataset=name))
+        for name in config["corpus"]["exclude_benchmarks"]
+    }
+
+
+# ---- transfer
+# Modules every transfer job runs, whatever the method; a method adds its own module.
+TRANSFER_CORE_MODULES = (
+    "spectralfm.datasets",
+    "spectralfm.metrics",
+    "spectralfm.transfer.base",
+    "spectralfm.transfer.pls",
+    "spectralfm.transfer.selection",
+    "spectralfm.transfer.protocol",
+)
+
+
+def method_fingerprint(wildcards):
+    """Core modules + the method's own module (+ what it declares it runs, e.g. the model code)."""
+    method = METHODS[wildcards.method]
+    return code_fingerprint(
+        *TRANSFER_CORE_MODULES, method.__module__, *getattr(method, "code_modules", ())
+    )
+
+
+def protocol_params(wildcards):
+    keys = ("split", "n_calibration", "properties", "n_transfer", "selection", "seeds")
+    return {key: config["transfer"][wildcards.dataset][key] for key in keys}
+
+
+def method_params(wildcards):
+    return config["methods"].get(wildcards.method) or {}

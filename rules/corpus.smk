@@ -2,40 +2,6 @@
 # One job per raw file (shard) at every stage, so --cores scales and a change reruns only its shards.
 
 
-def corpus_shards():
-    """(source, item) of every shard the configured corpus is built from."""
-    return [
-        (source, item)
-        for source in config["corpus"]["sources"]
-        for item in source_items(source, config["sources"][source])
-    ]
-
-
-def parse_input(wildcards):
-    if wildcards.source == "local":
-        return config["sources"]["local"]["paths"][wildcards.item]["path"]
-    raw = source_raw_file(wildcards.source, wildcards.item)
-    return f"resources/raw/{raw.source}/{raw.name}"
-
-
-def parse_options(wildcards):
-    """Reader options of one shard: the source's settings minus the file lists."""
-    settings = config["sources"][wildcards.source]
-    if wildcards.source == "local":
-        entry = dict(settings["paths"][wildcards.item])
-        entry.pop("path")
-        return entry
-    return dict(settings.get("options") or {})
-
-
-def exclusion_inputs(wildcards):
-    """Benchmark files whose spectra the corpus must never contain (leakage check)."""
-    return {
-        name: benchmark_inputs(SimpleNamespace(dataset=name))
-        for name in config["corpus"]["exclude_benchmarks"]
-    }
-
-
 rule parse:
     """Raw file -> standardized records (x in cm^-1) + a quarantine table of unreadable items."""
     input:

@@ -1,31 +1,3 @@
-# Modules every transfer job runs, whatever the method; a method adds its own module.
-TRANSFER_CORE_MODULES = (
-    "spectralfm.datasets",
-    "spectralfm.metrics",
-    "spectralfm.transfer.base",
-    "spectralfm.transfer.pls",
-    "spectralfm.transfer.selection",
-    "spectralfm.transfer.protocol",
-)
-
-
-def method_fingerprint(wildcards):
-    """Core modules + the method's own module (+ what it declares it runs, e.g. the model code)."""
-    method = METHODS[wildcards.method]
-    return code_fingerprint(
-        *TRANSFER_CORE_MODULES, method.__module__, *getattr(method, "code_modules", ())
-    )
-
-
-def protocol_params(wildcards):
-    keys = ("split", "n_calibration", "properties", "n_transfer", "selection", "seeds")
-    return {key: config["transfer"][wildcards.dataset][key] for key in keys}
-
-
-def method_params(wildcards):
-    return config["methods"].get(wildcards.method) or {}
-
-
 rule transfer:
     """All experiments of one classical method on one instrument pair
     (properties x N x selection x seeds)."""
