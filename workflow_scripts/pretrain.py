@@ -24,7 +24,9 @@ train_json = dict(sm.params.train)
 
 # Checkpoints survive a failed or preempted job (Snakemake only removes declared outputs), so a
 # rerun resumes. They are only valid for the same run: drop them when the settings changed.
-run_key = json.dumps({"model": model_json, "train": train_json, "code": sm.params.code}, sort_keys=True)
+run_key = json.dumps(
+    {"model": model_json, "train": train_json, "code": sm.params.code}, sort_keys=True
+)
 key_file = out_dir / "run_key.json"
 if key_file.exists() and key_file.read_text() != run_key:
     log.info("settings or code changed since the checkpoints were written: starting over")
@@ -35,17 +37,30 @@ key_file.write_text(run_key)
 if sm.params.gpus > 1:
     # One process per GPU on this node; rank 0 writes the outputs.
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={sm.params.gpus}", "-m", "spectralfm.training.pretrain",
-        "--corpus", str(sm.input.corpus), "--out", str(out_dir),
-        "--model-config", json.dumps(model_json), "--train-config", json.dumps(train_json),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={sm.params.gpus}",
+        "-m",
+        "spectralfm.training.pretrain",
+        "--corpus",
+        str(sm.input.corpus),
+        "--out",
+        str(out_dir),
+        "--model-config",
+        json.dumps(model_json),
+        "--train-config",
+        json.dumps(train_json),
     ]
     log.info("launching %s", " ".join(cmd))
     sys.exit(subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr).returncode)
 
 try:
     pretrain(
-        Path(sm.input.corpus), out_dir, model_config_from_json(model_json),
+        Path(sm.input.corpus),
+        out_dir,
+        model_config_from_json(model_json),
         PretrainConfig.from_dict(train_json),
     )
 except PretrainInterrupted as exc:
