@@ -23,6 +23,7 @@ import numpy as np
 
 from spectralfm.errors import InputError
 from spectralfm.preprocess import resample_batch, snv
+from spectralfm.sources.units import nm_to_wavenumber
 
 GRID_POINTS = 256
 TRIM = 0.03
@@ -160,7 +161,7 @@ class BenchmarkFingerprints:
 
 def benchmark_sets(dataset) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
     """{name: (xs in cm^-1, ys)} with every instrument's spectra of a `datasets.BenchmarkDataset`."""
-    x = 1e7 / np.asarray(dataset.wavelengths_nm, dtype=np.float64)
+    x = nm_to_wavenumber(dataset.wavelengths_nm)
     xs, ys = [], []
     for instrument, spectra in dataset.spectra.items():
         spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))

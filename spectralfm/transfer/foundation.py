@@ -37,6 +37,7 @@ from spectralfm.errors import InputError
 from spectralfm.models.config import ModelConfig
 from spectralfm.models.spectralfm import SpectralFM
 from spectralfm.preprocess import resample_batch, snv
+from spectralfm.sources.units import nm_to_wavenumber
 from spectralfm.training.checkpoint import CONFIG_FILE, load_pretrained
 from spectralfm.training.finetune import FinetuneConfig, deterministic, finetune, restandardize
 from spectralfm.training.ttt import adapt_norm_layers
@@ -53,7 +54,7 @@ def nir_to_model_input(
         raise InputError(f"{where}: expected shape (n, {len(nm)}), got {X.shape}")
     if not np.all(np.isfinite(X)) or not np.all(nm > 0):
         raise InputError(f"{where}: non-finite values or non-positive wavelengths")
-    wavenumber = 1e7 / nm
+    wavenumber = nm_to_wavenumber(nm)
     order = np.argsort(wavenumber)
     xs = [wavenumber[order]] * len(X)
     spectra, axis = resample_batch(xs, list(X[:, order]), n_points)
