@@ -68,9 +68,12 @@ def plot_rmsep_vs_n(rows: list[dict], path: str | Path, title: str = "") -> None
             if i == len(properties) - 1:
                 ax.set_xlabel("transfer standards N")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+    fig.tight_layout()
+    # Legend right of the panels; bbox_inches="tight" grows the canvas to hold it.
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+        fig.savefig(
+            tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png", bbox_inches="tight"
+        )
     plt.close(fig)
