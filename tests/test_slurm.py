@@ -333,25 +333,7 @@ def test_real_pipeline_pretrain_on_slurm_equals_a_local_run(
     from safetensors.torch import load_file
     from workflow_helpers import snakemake, write_config
 
-    tiny = {
-        "corpus": {"sources": ["rruff"], "exclude_benchmarks": ["corn"], "val_fraction": 0.1},
-        "sources": {"rruff": {"archives": ["LR-Raman"]}},
-        "augment": {"copies": 1},
-        "model": {"preset": "tiny"},
-        "pretrain": {
-            "train": {
-                "steps": 8,
-                "batch_size": 8,
-                "warmup_steps": 2,
-                "checkpoint_every": 4,
-                "val_every": 4,
-                "val_batches": 1,
-                "num_workers": 0,
-                "device": "cpu",
-            },
-            "resources": {"gpu": 1, "cpus_per_gpu": 1, "mem_mb": 2000, "runtime": 10},
-        },
-    }
+    tiny = _tiny_pipeline_config(steps=8, checkpoint_every=4)
     on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
     for workdir in (on_slurm, local):
         workdir.mkdir()
@@ -383,3 +365,95 @@ def test_real_pipeline_pretrain_on_slurm_equals_a_local_run(
     assert slurm_weights.keys() == local_weights.keys()
     for name, tensor in local_weights.items():
         assert (slurm_weights[name] == tensor).all(), name
+
+
+def _tiny_pipeline_config(steps: int, checkpoint_every: int) -> dict:
+    return {
+        "corpus": {"sources": ["rruff"], "exclude_benchmarks": ["corn"], "val_fraction": 0.1},
+        "sources": {"rruff": {"archives": ["LR-Raman"]}},
+        "augment": {"copies": 1},
+        "model": {"preset": "tiny"},
+        "pretrain": {
+            "train": {
+                "steps": steps,
+                "batch_size": 8,
+                "warmup_steps": 2,
+                "checkpoint_every": checkpoint_every,
+                "val_every": 10_000,
+                "val_batches": 1,
+                "num_workers": 0,
+                "device": "cpu",
+            },
+            "resources": {"gpu": 1, "cpus_per_gpu": 1, "mem_mb": 2000, "runtime": 10},
+        },
+    }
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(900)
+def test_signalled_pretrain_job_checkpoints_and_the_resubmission_resumes(
+    tmp_path, local_slurm, shared_data, monkeypatch
+):
+    """SIGTERM to the running pretrain job (what Slurm sends on preemption or at the time limit):
+    it checkpoints and fails, the profile's retry resubmits it, the new job resumes, and the end
+    result equals an uninterrupted local run."""
+    import threading
+
+    from safetensors.torch import load_file
+    from workflow_helpers import snakemake, write_config
+
+    settings = _tiny_pipeline_config(steps=400, checkpoint_every=10)
+    on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
+    for workdir in (on_slurm, local):
+        workdir.mkdir()
+        write_config(workdir, settings)
+    monkeypatch.setenv("SPECTRALFM_MIRROR", str(shared_data / "mirror"))
+    target = "results/pretrain/model.safetensors"
+    result: dict = {}
+    runner = threading.Thread(
+        target=lambda: result.update(
+            run=run_snakemake_on_slurm(
+                on_slurm,
+                targets=[target],
+                extra_args=[
+                    f"--snakefile={REPO / 'Snakefile'}",
+                    f"--configfile={on_slurm / 'config.yaml'}",
+                ],
+                timeout=700,
+            )
+        )
+    )
+    runner.start()
+    checkpoints = on_slurm / "results/pretrain/checkpoints"
+    deadline = time.monotonic() + 500
+    job_id = None
+    while time.monotonic() < deadline and runner.is_alive():
+        running = subprocess.run(
+            ["squeue", "-h", "-p", "gpu", "-t", "RUNNING", "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split()
+        if running and checkpoints.is_dir() and any(checkpoints.iterdir()):
+            job_id = running[0]
+            break
+        time.sleep(0.5)
+    assert job_id, "the pretrain job never ran long enough to write a checkpoint"
+    subprocess.run(["scancel", "--signal=TERM", job_id], check=True, timeout=30)
+    runner.join(timeout=750)
+    run = result["run"]
+    assert run.returncode == 0, run.output[-4000:]
+    gpu_jobs = [j for j in run.slurm_job_ids if scontrol_job(j).get("Partition") == "gpu"]
+    assert len(gpu_jobs) == 2, run.output[-4000:]  # the signalled job and its resubmission
+    assert scontrol_job(gpu_jobs[0])["JobState"] == "FAILED"
+    assert "resuming from" in (on_slurm / "logs/pretrain/pretrain.log").read_text()
+    wait_until_no_process_mentions(str(on_slurm))
+
+    snakemake(local, "--cores", "2", target, mirror=shared_data / "mirror")
+    resumed, uninterrupted = load_file(on_slurm / target), load_file(local / target)
+    for name, tensor in uninterrupted.items():
+        assert torch_equal(resumed[name], tensor), name
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())
