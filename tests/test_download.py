@@ -1,5 +1,6 @@
 import hashlib
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -17,6 +18,7 @@ from spectralfm.download import (
     safe_extract,
     source_url,
     verify,
+    with_published_md5,
 )
 from spectralfm.errors import InputError
 
@@ -294,3 +296,44 @@ def test_real_corn_zip_via_loopback_http_mirror(shared_data, server, tmp_path, m
     assert server.served_bytes("/m/eigenvector/corn.mat_.zip") == os.path.getsize(out)
     [mat] = safe_extract(out, tmp_path / "x")
     assert file_sha256(mat) == CORN_MAT_SHA256
+
+
+def test_zenodo_md5_is_looked_up_and_verified(server, tmp_path):
+    body = b"parquet bytes" * 1000
+    md5 = hashlib.md5(body).hexdigest()
+    server.add("/records/42/files/IR_data.parquet", body)
+    server.add(
+        "/api/records/42",
+        json.dumps(
+            {
+                "files": [
+                    {"key": "other.parquet", "checksum": "md5:" + "0" * 32},
+                    {"key": "IR_data.parquet", "checksum": f"md5:{md5}"},
+                ]
+            }
+        ).encode(),
+    )
+    raw = RawFile("uspto", "IR_data.parquet", server.url("/records/42/files/IR_data.parquet"))
+    assert with_published_md5(raw).md5 == md5
+    assert fetch(raw, tmp_path / "IR_data.parquet").read_bytes() == body
+    assert server.requests_for("/api/records/42")
+
+
+def test_zenodo_md5_mismatch_leaves_no_file(server, tmp_path):
+    server.add("/records/7/files/x.parquet", b"tampered")
+    server.add(
+        "/api/records/7",
+        json.dumps({"files": [{"key": "x.parquet", "checksum": "md5:" + "1" * 32}]}).encode(),
+    )
+    raw = RawFile("uspto", "x.parquet", server.url("/records/7/files/x.parquet"))
+    with pytest.raises(InputError, match="md5"):
+        fetch(raw, tmp_path / "x.parquet")
+    assert not list(tmp_path.iterdir())
+
+
+def test_zenodo_api_down_downloads_unverified(server, tmp_path):
+    server.add("/records/9/files/y.parquet", b"data")
+    server.add("/api/records/9", b"", status=404)
+    raw = RawFile("uspto", "y.parquet", server.url("/records/9/files/y.parquet"))
+    assert with_published_md5(raw, timeout=5) is raw
+    assert fetch(raw, tmp_path / "y.parquet").read_bytes() == b"data"
