@@ -15,6 +15,10 @@ inputs = list(sm.input)
 if "pretrained" in sm.input.keys():  # the SpectralFM rule: benchmark files + the pretraining output
     params["pretrained"] = str(Path(sm.input.pretrained[0]).parent)
     inputs = list(sm.input.data)
+    if sm.resources.get("gpu", 0) > 0 and "device" not in params:
+        import torch
+
+        params["device"] = "cuda" if torch.cuda.is_available() else "cpu"
 data = load_benchmark(sm.wildcards.dataset, inputs)
 log.info(
     "%s %s->%s method=%s params=%s",
