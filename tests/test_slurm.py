@@ -323,48 +323,7 @@ def test_profile_is_accepted_and_routes_pretrain_to_the_gpu_partition(tmp_path):
         assert expected in requested, (expected, resources)
 
 
-@pytest.mark.slurm
-@pytest.mark.timeout(900)
-def test_real_pipeline_pretrain_on_slurm_equals_a_local_run(
-    tmp_path, local_slurm, shared_data, monkeypatch
-):
-    """The pipeline's own pretrain rule, tiny config: sbatch with a GPU request, completes,
-    Snakemake returns, and the pretrained weights equal those of a run without the profile."""
-    from safetensors.torch import load_file
-    from workflow_helpers import snakemake, write_config
-
-    tiny = _tiny_pipeline_config(steps=8, checkpoint_every=4)
-    on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
-    for workdir in (on_slurm, local):
-        workdir.mkdir()
-        write_config(workdir, tiny)
-    monkeypatch.setenv("SPECTRALFM_MIRROR", str(shared_data / "mirror"))
-    target = "results/pretrain/model.safetensors"
-    run = run_snakemake_on_slurm(
-        on_slurm,
-        targets=[target],
-        extra_args=[
-            f"--snakefile={REPO / 'Snakefile'}",
-            f"--configfile={on_slurm / 'config.yaml'}",
-        ],
-        timeout=700,
-    )
-    assert run.returncode == 0, run.output[-4000:]
-    pretrain_log = (on_slurm / "logs/pretrain/pretrain.log").read_text()
-    pretrain_jobs = [j for j in run.slurm_job_ids if scontrol_job(j).get("Partition") == "gpu"]
-    assert len(pretrain_jobs) == 1, run.output[-4000:]
-    job = scontrol_job(pretrain_jobs[0])
-    assert job["JobState"] == "COMPLETED"
-    assert job["TresPerJob"] == "gres:gpu:1"
-    assert "pretrain" in pretrain_log
-    wait_until_no_process_mentions(str(on_slurm))
-
-    snakemake(local, "--cores", "2", target, mirror=shared_data / "mirror")
-    slurm_weights = load_file(on_slurm / target)
-    local_weights = load_file(local / target)
-    assert slurm_weights.keys() == local_weights.keys()
-    for name, tensor in local_weights.items():
-        assert (slurm_weights[name] == tensor).all(), name
+PRETRAIN_TARGET = "results/pretrain/model.safetensors"
 
 
 def _tiny_pipeline_config(steps: int, checkpoint_every: int) -> dict:
@@ -389,6 +348,64 @@ def _tiny_pipeline_config(steps: int, checkpoint_every: int) -> dict:
     }
 
 
+def _pipeline_workdirs(tmp_path: Path, settings: dict) -> tuple[Path, Path]:
+    """Two working directories of the real pipeline with the same config: Slurm and local."""
+    from workflow_helpers import write_config
+
+    on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
+    for workdir in (on_slurm, local):
+        workdir.mkdir()
+        write_config(workdir, settings)
+    return on_slurm, local
+
+
+def _pretrain_on_slurm(workdir: Path) -> SlurmRun:
+    return run_snakemake_on_slurm(
+        workdir,
+        targets=[PRETRAIN_TARGET],
+        extra_args=[f"--snakefile={REPO / 'Snakefile'}", f"--configfile={workdir / 'config.yaml'}"],
+        timeout=700,
+    )
+
+
+def _gpu_jobs(run: SlurmRun) -> list[str]:
+    return [j for j in run.slurm_job_ids if scontrol_job(j).get("Partition") == "gpu"]
+
+
+def _assert_local_run_has_the_same_weights(on_slurm: Path, local: Path, mirror: Path) -> None:
+    from safetensors.torch import load_file
+    from workflow_helpers import snakemake
+
+    snakemake(local, "--cores", "2", PRETRAIN_TARGET, mirror=mirror)
+    from_slurm, from_local = (
+        load_file(on_slurm / PRETRAIN_TARGET),
+        load_file(local / PRETRAIN_TARGET),
+    )
+    assert from_slurm.keys() == from_local.keys()
+    for name, tensor in from_local.items():
+        assert (from_slurm[name] == tensor).all(), name
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(900)
+def test_real_pipeline_pretrain_on_slurm_equals_a_local_run(
+    tmp_path, local_slurm, shared_data, monkeypatch
+):
+    """The pipeline's own pretrain rule, tiny config: sbatch with a GPU request, completes,
+    Snakemake returns, and the pretrained weights equal those of a run without the profile."""
+    on_slurm, local = _pipeline_workdirs(tmp_path, _tiny_pipeline_config(8, checkpoint_every=4))
+    monkeypatch.setenv("SPECTRALFM_MIRROR", str(shared_data / "mirror"))
+    run = _pretrain_on_slurm(on_slurm)
+    assert run.returncode == 0, run.output[-4000:]
+    gpu_jobs = _gpu_jobs(run)
+    assert len(gpu_jobs) == 1, run.output[-4000:]
+    job = scontrol_job(gpu_jobs[0])
+    assert job["JobState"] == "COMPLETED"
+    assert job["TresPerJob"] == "gres:gpu:1"
+    wait_until_no_process_mentions(str(on_slurm))
+    _assert_local_run_has_the_same_weights(on_slurm, local, shared_data / "mirror")
+
+
 @pytest.mark.slurm
 @pytest.mark.timeout(900)
 def test_signalled_pretrain_job_checkpoints_and_the_resubmission_resumes(
@@ -399,30 +416,10 @@ def test_signalled_pretrain_job_checkpoints_and_the_resubmission_resumes(
     result equals an uninterrupted local run."""
     import threading
 
-    from safetensors.torch import load_file
-    from workflow_helpers import snakemake, write_config
-
-    settings = _tiny_pipeline_config(steps=400, checkpoint_every=10)
-    on_slurm, local = tmp_path / "on_slurm", tmp_path / "local"
-    for workdir in (on_slurm, local):
-        workdir.mkdir()
-        write_config(workdir, settings)
+    on_slurm, local = _pipeline_workdirs(tmp_path, _tiny_pipeline_config(400, checkpoint_every=10))
     monkeypatch.setenv("SPECTRALFM_MIRROR", str(shared_data / "mirror"))
-    target = "results/pretrain/model.safetensors"
     result: dict = {}
-    runner = threading.Thread(
-        target=lambda: result.update(
-            run=run_snakemake_on_slurm(
-                on_slurm,
-                targets=[target],
-                extra_args=[
-                    f"--snakefile={REPO / 'Snakefile'}",
-                    f"--configfile={on_slurm / 'config.yaml'}",
-                ],
-                timeout=700,
-            )
-        )
-    )
+    runner = threading.Thread(target=lambda: result.update(run=_pretrain_on_slurm(on_slurm)))
     runner.start()
     checkpoints = on_slurm / "results/pretrain/checkpoints"
     deadline = time.monotonic() + 500
@@ -443,17 +440,9 @@ def test_signalled_pretrain_job_checkpoints_and_the_resubmission_resumes(
     runner.join(timeout=750)
     run = result["run"]
     assert run.returncode == 0, run.output[-4000:]
-    gpu_jobs = [j for j in run.slurm_job_ids if scontrol_job(j).get("Partition") == "gpu"]
+    gpu_jobs = _gpu_jobs(run)
     assert len(gpu_jobs) == 2, run.output[-4000:]  # the signalled job and its resubmission
     assert scontrol_job(gpu_jobs[0])["JobState"] == "FAILED"
     assert "resuming from" in (on_slurm / "logs/pretrain/pretrain.log").read_text()
     wait_until_no_process_mentions(str(on_slurm))
-
-    snakemake(local, "--cores", "2", target, mirror=shared_data / "mirror")
-    resumed, uninterrupted = load_file(on_slurm / target), load_file(local / target)
-    for name, tensor in uninterrupted.items():
-        assert torch_equal(resumed[name], tensor), name
-
-
-def torch_equal(a, b) -> bool:
-    return bool((a == b).all())
+    _assert_local_run_has_the_same_weights(on_slurm, local, shared_data / "mirror")
