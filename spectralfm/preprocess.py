@@ -21,13 +21,12 @@ from scipy.sparse import csr_matrix
 
 from spectralfm.atomic import atomic_path
 from spectralfm.errors import InputError
-from spectralfm.sources.record import list_column_rows
+from spectralfm.sources.record import SHARD_SCHEMA, list_column_rows
 
 N_POINTS = 2048
 MIN_POINTS = 32
 MIN_RANGE_CM1 = 50.0
 MODALITIES = ("raman", "ir", "nir")
-PARSED_COLUMNS = ("x", "y", "modality", "source", "sample_id", "metadata")
 STRING_DTYPE = h5py.string_dtype("utf-8")
 # spectra interpolated per flat call: measured 2-3x faster at 32-64 than at 512+ (large
 # temporaries leave the cache and cost page faults on every allocation)
@@ -352,7 +351,7 @@ def process_shard(
         parquet = pq.ParquetFile(parsed_path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file
         raise InputError(f"{parsed_path}: not a readable Parquet file ({exc})") from exc
-    missing = [c for c in PARSED_COLUMNS if c not in parquet.schema_arrow.names]
+    missing = [c for c in SHARD_SCHEMA.names if c not in parquet.schema_arrow.names]
     if missing:
         raise InputError(f"{parsed_path}: parsed shard lacks columns {missing}")
 

@@ -10,17 +10,7 @@ import pytest
 from spectralfm import preprocess
 from spectralfm.errors import InputError
 from spectralfm.preprocess import process_shard, qc_reasons, resample_batch, snv
-
-SHARD_SCHEMA = pa.schema(
-    [
-        ("x", pa.list_(pa.float64())),
-        ("y", pa.list_(pa.float64())),
-        ("modality", pa.string()),
-        ("source", pa.string()),
-        ("sample_id", pa.string()),
-        ("metadata", pa.string()),
-    ]
-)
+from spectralfm.sources.record import SHARD_SCHEMA
 
 
 def write_parsed(path, records):
