@@ -342,5 +342,16 @@ def test_fetch_benchmark_through_mirrors(shared_data, tmp_path, corn, tablet):
         paths = fetch_benchmark("tablet", tmp_path / "raw", server.url("/m"))
     assert [p.name for p in paths] == ["Pharma_Instrument1.csv", "Pharma_Instrument2.csv"]
     np.testing.assert_array_equal(load_benchmark("tablet", paths).Y, tablet.Y)
+    # A mirror that lacks the tablet files: built here, since the shared mirror now holds them.
+    corn_only = tmp_path / "corn_only_mirror" / "eigenvector"
+    corn_only.mkdir(parents=True)
+    (corn_only / "corn.mat_.zip").write_bytes(
+        (shared_data / "mirror" / "eigenvector" / "corn.mat_.zip").read_bytes()
+    )
     with pytest.raises(InputError, match="not found in the mirror folder"):
-        fetch_benchmark("tablet", tmp_path / "raw2", str(shared_data / "mirror"))
+        fetch_benchmark("tablet", tmp_path / "raw2", str(corn_only.parent))
+
+
+def test_fetch_tablet_from_the_shared_mirror(shared_data, tmp_path, tablet):
+    paths = fetch_benchmark("tablet", tmp_path / "raw", str(shared_data / "mirror"))
+    np.testing.assert_array_equal(load_benchmark("tablet", paths).Y, tablet.Y)
