@@ -1,0 +1,125 @@
+"""CORrelation ALignment (Sun, Feng & Saenko, AAAI 2016), adapted to spectra with p >> n.
+
+CORAL makes the second-order statistics of the target instrument's spectra match the master's,
+from UNPAIRED spectra (a pool of target spectra and the master calibration set; the rows need not
+be the same samples). The original whitens with the full p x p target covariance and re-colours
+with the master's; with 700 wavelengths and 60 spectra both are singular, so here it is done in a
+k-dimensional subspace where they can be estimated.
+
+fit(X_target, X_master):
+  V (p x k): the first k principal directions of the centred master spectra (k = n_components,
+      capped by the master's numerical rank and by n_master - 1 and n_target - 1, so that both
+      covariances below are estimable).
+  Z_m = (X_m - mean_m) V,  Z_t = (X_t - mean_t) V: subspace scores.
+  C_m = cov(Z_m) + eps tr(cov(Z_m))/k I,  C_t likewise: eps is relative to the mean eigenvalue.
+  A = C_t^-1/2 C_m^1/2 (symmetric matrix square roots): whiten with the target covariance,
+      re-colour with the master's, so (Z_t A)' (Z_t A)/(n_t-1) = C_m.
+transform(X) = mean_m + (X - mean_t) + ((X - mean_t) V A - (X - mean_t) V) V':
+  inside the subspace the centred scores are re-coloured; outside it (the rest of each spectrum)
+  nothing is changed except the shift by mean_m - mean_t. So the mean difference is removed over
+  the whole spectrum, but target-only variation outside the master's subspace is left as it is.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from spectralfm.errors import InputError
+
+
+def _spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise InputError(
+            f"{key}: expected a 2-D array (samples x wavelengths), got shape {X.shape}"
+        )
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(f"{key}: has {X.shape[1]} wavelengths, expected {n_features}")
+    if not np.all(np.isfinite(X)):
+        raise InputError(f"{key}: contains non-finite values")
+    return X
+
+
+def _regularised_cov(Z: np.ndarray, eps: float) -> np.ndarray:
+    C = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+    return C + eps * np.trace(C) / len(C) * np.eye(len(C))
+
+
+def _sym_power(C: np.ndarray, power: float) -> np.ndarray:
+    """C^power for a symmetric positive semi-definite C, through its eigendecomposition."""
+    vals, vecs = np.linalg.eigh(C)
+    # Eigenvalues at round-off level (eps = 0 on a rank-deficient covariance) would blow up under
+    # a negative power: floor them at a tiny fraction of the largest.
+    vals = np.maximum(vals, 1e-12 * max(vals.max(), 1e-300))
+    return (vecs * vals**power) @ vecs.T
+
+
+class CORAL(TransformerMixin, BaseEstimator):
+    """fit(X_target, X_master) on unpaired spectra; transform(X) maps target spectra onto the
+    master's mean and (subspace) covariance. See the module docstring for the exact map.
+
+    n_components: subspace dimension k (>= 1); fewer are used when the spectra cannot support k.
+    eps: ridge added to both subspace covariances, as a fraction of their mean eigenvalue (>= 0).
+
+    Attributes after fit: components_ (k, p) orthonormal master principal directions,
+    n_components_, mean_target_, mean_master_ (p,), covariance_target_, covariance_master_ (k, k)
+    regularised, alignment_ (k, k) = C_t^-1/2 C_m^1/2, acting on row vectors of scores.
+    """
+
+    def __init__(self, n_components: int = 10, eps: float = 1e-3):
+        self.n_components = n_components
+        self.eps = eps
+
+    def fit(self, X_target, X_master):
+        Xm = _spectra(X_master, "CORAL.fit X_master")
+        p = Xm.shape[1]
+        Xt = _spectra(X_target, "CORAL.fit X_target", p)
+        k, eps = self.n_components, self.eps
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise InputError(f"CORAL n_components={k!r}: must be an integer >= 1")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not np.isfinite(eps):
+            raise InputError(f"CORAL eps={eps!r}: must be a finite number >= 0")
+        if eps < 0:
+            raise InputError(f"CORAL eps={eps}: must be >= 0")
+        for key, X in (("X_target", Xt), ("X_master", Xm)):
+            if len(X) < 3:
+                raise InputError(
+                    f"CORAL.fit {key}: needs at least 3 spectra to estimate a covariance, got {len(X)}"
+                )
+
+        self.mean_target_ = Xt.mean(axis=0)
+        self.mean_master_ = Xm.mean(axis=0)
+        _, s, Vt = np.linalg.svd(Xm - self.mean_master_, full_matrices=False)
+        rank = int(np.sum(s > 1e-10 * s[0])) if s[0] > 0 else 0
+        if rank == 0:
+            raise InputError(
+                "CORAL.fit X_master: all spectra are identical, no covariance to match"
+            )
+        # A covariance from n rows has rank <= n - 1: a larger subspace would whiten pure ridge.
+        k = min(int(k), rank, len(Xm) - 1, len(Xt) - 1)
+        self.components_ = Vt[:k]
+        self.n_components_ = k
+
+        V = self.components_.T
+        self.covariance_master_ = _regularised_cov((Xm - self.mean_master_) @ V, eps)
+        self.covariance_target_ = _regularised_cov((Xt - self.mean_target_) @ V, eps)
+        self.alignment_ = _sym_power(self.covariance_target_, -0.5) @ _sym_power(
+            self.covariance_master_, 0.5
+        )
+        self.n_features_in_ = p
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "alignment_")
+        X = _spectra(X, "CORAL.transform X", self.n_features_in_)
+        Xc = X - self.mean_target_
+        Z = Xc @ self.components_.T
+        return self.mean_master_ + Xc + (Z @ self.alignment_ - Z) @ self.components_
+
+    def fit_transform(self, X_target, X_master):
+        """fit(X_target, X_master), then the aligned X_target."""
+        return self.fit(X_target, X_master).transform(X_target)
