@@ -1,4 +1,4 @@
-"""Scores for one set of predictions: regression quality and split-conformal prediction intervals."""
+"""Scores for one set of predictions: regression quality and prediction-interval coverage."""
 
 from __future__ import annotations
 
@@ -43,29 +43,19 @@ def regression_metrics(y_true, y_pred) -> dict:
     }
 
 
-def conformal_halfwidth(residuals, alpha: float = 0.1) -> float:
-    """Split-conformal half-width: the ceil((n+1)(1-alpha))-th smallest |residual| of n held-out
-    calibration residuals, so that [pred - h, pred + h] covers a new exchangeable sample with
-    probability >= 1 - alpha. When n is too small for that rank (ceil((n+1)(1-alpha)) > n, e.g.
-    n < 9 at alpha=0.1) no finite width has the guarantee and +inf is returned."""
-    if not 0.0 < alpha < 1.0:
-        raise InputError(f"alpha={alpha!r}: must lie strictly between 0 and 1")
-    scores = np.abs(np.asarray(residuals, dtype=float).ravel())
-    if not np.all(np.isfinite(scores)):
-        raise InputError("residuals: contain non-finite values")
-    n = len(scores)
-    rank = math.ceil((n + 1) * (1.0 - alpha))
-    if rank > n:
-        return math.inf
-    return float(np.partition(scores, rank - 1)[rank - 1])
-
-
-def interval_metrics(y_true, y_pred, halfwidth: float) -> tuple[float, float]:
-    """(picp, mpiw) of the symmetric intervals pred +- halfwidth: the fraction of true values inside
-    (bounds included) and the mean width 2*halfwidth (+inf for an infinite half-width)."""
-    y_true, y_pred = _pair(y_true, y_pred)
-    halfwidth = float(halfwidth)
-    if math.isnan(halfwidth) or halfwidth < 0:
-        raise InputError(f"halfwidth={halfwidth!r}: must be >= 0")
-    picp = float(np.mean(np.abs(y_true - y_pred) <= halfwidth))
-    return picp, 2.0 * halfwidth
+def interval_metrics(y_true, lo, hi) -> tuple[float, float]:
+    """(picp, mpiw) of the intervals [lo, hi]: the fraction of true values inside (bounds
+    included) and the mean width. Both undefined (NaN) when any bound is infinite: a coverage of
+    1.0 from an infinite interval says nothing, and averaging it would flatter the method."""
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    lo, hi = np.asarray(lo, dtype=float).ravel(), np.asarray(hi, dtype=float).ravel()
+    if not (len(y_true) == len(lo) == len(hi)) or len(y_true) == 0:
+        raise InputError(
+            f"y_true/lo/hi: need equal, non-zero lengths, got {len(y_true)}, {len(lo)}, {len(hi)}"
+        )
+    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(hi < lo):
+        raise InputError("interval bounds: NaN, or an upper bound below its lower bound")
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        return math.nan, math.nan
+    picp = float(np.mean((y_true >= lo) & (y_true <= hi)))
+    return picp, float(np.mean(hi - lo))

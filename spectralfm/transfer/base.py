@@ -1,20 +1,22 @@
 """What every calibration-transfer method receives (TransferTask) and how it is called (TransferMethod).
 
 A master instrument has a full calibration set; a target instrument has only N transfer standards,
-measured on both. A method fits on the task and then predicts spectra measured on the target.
+measured on both (the standards are rows of the master calibration set: `std_index`). A method fits
+on the task and then predicts spectra measured on the target. What a method may see is decided by
+the protocol, not by the method: the labelled target calibration set only for `target_full`, the
+unlabeled target pool only for methods that declare `uses_unlabeled`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.pls import PLSRegressionCV
 
 
 def _matrix(value, key: str, n_cols: int | None = None) -> np.ndarray:
@@ -44,11 +46,15 @@ class TransferTask:
     X_master_std: np.ndarray  # (N, p) transfer standards measured on the master
     X_target_std: np.ndarray  # (N, p) the same standards measured on the target
     y_std: np.ndarray  # (N,) reference values of the standards
-    X_target_cal: np.ndarray | None = (
-        None  # (n_cal, p) full target calibration set: target_full only
-    )
+    X_target_cal: np.ndarray | None = None  # (n_cal, p) labelled target calibration: target_full only
     y_target_cal: np.ndarray | None = None
     wavelengths_nm: np.ndarray | None = None  # (p,) axis of the spectra
+    # Rows of X_master that are the standards (inner validation drops a held-out standard from the
+    # master calibration too). None: the standards are not calibration rows.
+    std_index: np.ndarray | None = None
+    # Unlabeled, unpaired target spectra (never a test sample's); only for methods that use them.
+    X_target_unlabeled: np.ndarray | None = None
+    seed: int = 0  # shuffles the inner folds
 
     def __post_init__(self):
         # Validate once here so every method can trust shapes; frozen, hence object.__setattr__.
@@ -75,6 +81,17 @@ class TransferTask:
             fields["y_target_cal"] = _vector(self.y_target_cal, "y_target_cal", len(Xtc))
         if self.wavelengths_nm is not None:
             fields["wavelengths_nm"] = _vector(self.wavelengths_nm, "wavelengths_nm", p)
+        if self.std_index is not None:
+            index = np.asarray(self.std_index, dtype=int)
+            if index.shape != (n_std,) or np.any(index < 0) or np.any(index >= len(Xm)):
+                raise InputError(
+                    f"TransferTask.std_index: expected {n_std} row numbers of X_master, got {index}"
+                )
+            fields["std_index"] = index
+        if self.X_target_unlabeled is not None:
+            fields["X_target_unlabeled"] = _matrix(
+                self.X_target_unlabeled, "X_target_unlabeled", p
+            )
         for key, value in fields.items():
             object.__setattr__(self, key, value)
 
@@ -82,16 +99,59 @@ class TransferTask:
     def n_standards(self) -> int:
         return len(self.y_std)
 
+    @property
+    def n_unlabeled(self) -> int:
+        return 0 if self.X_target_unlabeled is None else len(self.X_target_unlabeled)
+
+    def without_standards(self, drop: np.ndarray) -> TransferTask:
+        """The task a fold model trains on: standards `drop` removed, and with them their rows of
+        the master calibration set, so the fit never sees those samples anywhere."""
+        keep_std = np.setdiff1d(np.arange(self.n_standards), drop)
+        keep_cal = np.arange(len(self.y))
+        if self.std_index is not None:
+            keep_cal = np.setdiff1d(keep_cal, self.std_index[drop])
+        return self._subset(keep_cal, keep_std)
+
+    def without_calibration_rows(self, drop: np.ndarray) -> TransferTask:
+        """Calibration rows `drop` removed (for methods that train on a calibration set); any
+        standard among them goes too."""
+        keep_cal = np.setdiff1d(np.arange(len(self.y)), drop)
+        keep_std = np.arange(self.n_standards)
+        if self.std_index is not None:
+            keep_std = np.flatnonzero(~np.isin(self.std_index, drop))
+        return self._subset(keep_cal, keep_std)
+
+    def _subset(self, keep_cal: np.ndarray, keep_std: np.ndarray) -> TransferTask:
+        std_index = None
+        if self.std_index is not None:
+            # positions of the kept standards among the kept calibration rows
+            std_index = np.searchsorted(keep_cal, self.std_index[keep_std])
+        return replace(
+            self,
+            X_master=self.X_master[keep_cal],
+            y=self.y[keep_cal],
+            X_master_std=self.X_master_std[keep_std],
+            X_target_std=self.X_target_std[keep_std],
+            y_std=self.y_std[keep_std],
+            X_target_cal=None if self.X_target_cal is None else self.X_target_cal[keep_cal],
+            y_target_cal=None if self.y_target_cal is None else self.y_target_cal[keep_cal],
+            std_index=std_index,
+        )
+
 
 class TransferMethod(RegressorMixin, BaseEstimator, ABC):
     """A calibration-transfer strategy: hyper-parameters in __init__ (so get_params works),
-    fit(task), predict(spectra measured on the target instrument)."""
+    fit(task), predict(spectra measured on the target instrument).
+
+    After fit, `preprocessing_` (canonical spec) and `params_` (every setting used, with the key
+    "tuned" listing those chosen inside fit) describe what was used; `predict_interval(X, alpha)`
+    gives prediction intervals (or +-inf where the method cannot promise one).
+    """
 
     name: ClassVar[str]
     needs_standards: ClassVar[bool] = True
-    # Library modules the method runs beyond its own and the core (base, pls): the workflow
-    # fingerprints them, so editing one reruns exactly the methods that use it.
-    code_modules: ClassVar[tuple[str, ...]] = ()
+    uses_unlabeled: ClassVar[bool] = False  # given the protocol's unlabeled target pool
+    uses_target_calibration: ClassVar[bool] = False  # given the labelled target calibration set
 
     @abstractmethod
     def fit(self, task: TransferTask) -> TransferMethod: ...
@@ -118,10 +178,3 @@ class TransferMethod(RegressorMixin, BaseEstimator, ABC):
         if not np.all(np.isfinite(X)):
             raise InputError(f"{self.name}: target spectra contain non-finite values")
         return X
-
-
-class MasterModelMixin:
-    """Hyper-parameters and construction of the master-instrument PLS shared by most methods."""
-
-    def _master_pls(self) -> PLSRegressionCV:
-        return PLSRegressionCV(max_components=self.max_components, cv=self.cv, cv_rule=self.cv_rule)

@@ -9,75 +9,64 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-from sklearn.utils.validation import check_is_fitted
-
 from spectralfm.errors import InputError
-from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
+from spectralfm.transfer.tuning import Predictor, TunedTransferMethod, pls_path
 
 
-class NoTransfer(MasterModelMixin, TransferMethod):
+class _PLSOn(TunedTransferMethod):
+    """A PLS on one labelled set (which: `_training_set`), preprocessing and latent variables
+    chosen by K-fold validation over that set."""
+
+    def __init__(self, preprocessing="auto", master_components="auto", max_components: int = 20,
+                 cv: int = 5):  # fmt: skip
+        self.preprocessing = preprocessing
+        self.master_components = master_components
+        self.max_components = max_components
+        self.cv = cv
+
+    def _training_set(self, task):
+        raise NotImplementedError
+
+    def _reference_rows(self, task):
+        return self._training_set(task)[0]
+
+    def _fit_candidate(self, task, spec: str, params: dict, cache: dict) -> Predictor:
+        return pls_path(*self._training_set(task), self._k_max())
+
+
+class NoTransfer(_PLSOn):
     """Master-instrument PLS applied unchanged to target spectra."""
 
     name: ClassVar[str] = "no_transfer"
     needs_standards: ClassVar[bool] = False
+    fold_units = "master"
+    min_standards = 0
 
-    def __init__(self, max_components: int = 20, cv: int = 10, cv_rule: str = "one_se"):
-        self.max_components = max_components
-        self.cv = cv
-        self.cv_rule = cv_rule
-
-    def fit(self, task: TransferTask) -> NoTransfer:
-        task = self._check_task(task)
-        self.master_model_ = self._master_pls().fit(task.X_master, task.y)
-        return self
-
-    def predict(self, X_target) -> np.ndarray:
-        check_is_fitted(self, "master_model_")
-        X = self._check_spectra(X_target, self.master_model_.n_features_in_)
-        return self.master_model_.predict(X)
+    def _training_set(self, task):
+        return task.X_master, task.y
 
 
-class TargetDirect(MasterModelMixin, TransferMethod):
-    """PLS trained only on the N target standards and their reference values; the CV caps the
-    latent variables at what N samples support (leave-one-out when N < cv)."""
+class TargetDirect(_PLSOn):
+    """PLS trained only on the N target standards and their reference values."""
 
     name: ClassVar[str] = "target_direct"
-    needs_standards: ClassVar[bool] = True
+    fold_units = "standards"
+    min_standards = 3
 
-    def __init__(self, max_components: int = 20, cv: int = 10, cv_rule: str = "one_se"):
-        self.max_components = max_components
-        self.cv = cv
-        self.cv_rule = cv_rule
-
-    def fit(self, task: TransferTask) -> TargetDirect:
-        task = self._check_task(task, min_standards=3)
-        self.model_ = self._master_pls().fit(task.X_target_std, task.y_std)
-        return self
-
-    def predict(self, X_target) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        return self.model_.predict(self._check_spectra(X_target, self.model_.n_features_in_))
+    def _training_set(self, task):
+        return task.X_target_std, task.y_std
 
 
-class TargetFull(MasterModelMixin, TransferMethod):
+class TargetFull(_PLSOn):
     """PLS on the full target calibration set (the only method allowed to see it)."""
 
     name: ClassVar[str] = "target_full"
     needs_standards: ClassVar[bool] = False
+    uses_target_calibration: ClassVar[bool] = True
+    fold_units = "target_cal"
+    min_standards = 0
 
-    def __init__(self, max_components: int = 20, cv: int = 10, cv_rule: str = "one_se"):
-        self.max_components = max_components
-        self.cv = cv
-        self.cv_rule = cv_rule
-
-    def fit(self, task: TransferTask) -> TargetFull:
-        task = self._check_task(task)
+    def _training_set(self, task):
         if task.X_target_cal is None:
             raise InputError("target_full: TransferTask.X_target_cal is required and was not given")
-        self.model_ = self._master_pls().fit(task.X_target_cal, task.y_target_cal)
-        return self
-
-    def predict(self, X_target) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        return self.model_.predict(self._check_spectra(X_target, self.model_.n_features_in_))
+        return task.X_target_cal, task.y_target_cal

@@ -23,12 +23,14 @@ transform(X) = mean_m + (X - mean_t) + ((X - mean_t) V A - (X - mean_t) V) V':
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
+from spectralfm.transfer.composite import CorrectedMasterTransfer
 
 
 def _spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
@@ -123,3 +125,23 @@ class CORAL(TransformerMixin, BaseEstimator):
     def fit_transform(self, X_target, X_master):
         """fit(X_target, X_master), then the aligned X_target."""
         return self.fit(X_target, X_master).transform(X_target)
+
+
+class CORALTransfer(CorrectedMasterTransfer):
+    """Master PLS applied to target spectra aligned by CORAL on the protocol's unlabeled pool."""
+
+    name: ClassVar[str] = "coral"
+    uses_unlabeled: ClassVar[bool] = True
+    correction = CORAL
+    correction_params = ("n_components", "eps")
+    paired = False
+    TUNABLE: ClassVar[dict[str, tuple]] = {"n_components": (2, 5, 10, 20)}
+
+    def __init__(self, n_components="auto", eps: float = 1e-3, preprocessing="auto",
+                 master_components="auto", max_components: int = 20, cv: int = 5):  # fmt: skip
+        self.n_components = n_components
+        self.eps = eps
+        self.preprocessing = preprocessing
+        self.master_components = master_components
+        self.max_components = max_components
+        self.cv = cv

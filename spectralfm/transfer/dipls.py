@@ -35,12 +35,14 @@ pool can be traded against chemistry variance instead of being ignored.
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
+from spectralfm.transfer.tuning import Predictor, TunedTransferMethod
 
 
 def _spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
@@ -204,3 +206,44 @@ class DIPLS(RegressorMixin, BaseEstimator):
     def predict_path(self, X, domain: str = "target") -> np.ndarray:
         """(n, n_components_) predictions of the 1..n_components_ component sub-models."""
         return self._centred(X, domain) @ self.coef_path_ + self.y_mean_
+
+
+class DIPLSTransfer(TunedTransferMethod):
+    """di-PLS on the master calibration set and the protocol's unlabeled target pool, tuned on the
+    transfer standards (their target spectra and reference values: labelled target data).
+
+    domain_weight is scale-free: lambda_ = domain_weight * y'y / ||C_s - C_t||, so 1 weighs the
+    largest variance difference between the instruments like the y variance (the absolute
+    lambda_ depends on the units of spectra and property; see DIPLS)."""
+
+    name: ClassVar[str] = "dipls"
+    uses_unlabeled: ClassVar[bool] = True
+    TUNABLE: ClassVar[dict[str, tuple]] = {"domain_weight": (0.1, 1.0, 10.0, 100.0)}
+
+    def __init__(self, domain_weight="auto", preprocessing="auto", master_components="auto",
+                 max_components: int = 10, cv: int = 5):  # fmt: skip
+        self.domain_weight = domain_weight
+        self.preprocessing = preprocessing
+        self.master_components = master_components
+        self.max_components = max_components
+        self.cv = cv
+
+    def _fit_candidate(self, task, spec: str, params: dict, cache: dict) -> Predictor:
+        Xs, y, Xt = task.X_master, task.y, task.X_target_unlabeled
+        if Xt is None or len(Xt) < 2:
+            raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
+        if ("scale", spec) not in cache:
+            _, s = relaxed_difference_factors(Xs - Xs.mean(axis=0), Xt - Xt.mean(axis=0))
+            yc = y - y.mean()
+            cache[("scale", spec)] = float(yc @ yc) / max(float(s.max(initial=0.0)), 1e-300)
+        k_max = self._k_max()
+        model = DIPLS(
+            n_components=min(k_max, len(Xs) - 1, Xs.shape[1]),
+            lambda_=float(params["domain_weight"]) * cache[("scale", spec)],
+        ).fit(Xs, y, Xt)
+
+        def predict(X):
+            path = model.predict_path(X)  # fewer columns when y was explained early
+            return np.pad(path, ((0, 0), (0, k_max - path.shape[1])), mode="edge")
+
+        return predict

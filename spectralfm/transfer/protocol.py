@@ -1,56 +1,46 @@
-"""The evaluation protocol: fixed splits, transfer-standard grids, one result row per experiment.
+"""The evaluation protocol: splits, transfer standards, the unlabeled pool, one row per experiment.
 
-Test samples are never seen by any fit, selection or statistic: the split is made once on the master
-spectra, standards are chosen from the calibration rows only, and conformal intervals are calibrated on
-residuals of training data (never test rows).
+Splits: the literature's fixed split (corn: Kennard-Stone on the master spectra; tablet: the
+file's calibrate/test labels), named "kennard_stone" or "file", plus R repeated seeded random splits
+of the same sizes ("random:<seed>"), the same for every method. Standards come from the calibration
+rows only: Kennard-Stone (one run) and random selection (over `seeds` on the fixed split; one draw
+seeded by the split on a random split). The unlabeled pool is the target spectra of the calibration
+rows that are not standards, shuffled (no pairing is passed); only methods that declare
+`uses_unlabeled` get it, and only `target_full` gets the labelled target calibration set. Test rows
+are never seen by any fit, selection, statistic or choice: the task a method fits on holds none.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from spectralfm.datasets import BenchmarkDataset
 from spectralfm.errors import InputError
-from spectralfm.metrics import conformal_halfwidth, interval_metrics, regression_metrics
+from spectralfm.metrics import interval_metrics, regression_metrics
+from spectralfm.results import ROW_COLUMNS
 from spectralfm.transfer import make_method
+from spectralfm.transfer.axes import common_grid, resample
 from spectralfm.transfer.base import TransferTask
+from spectralfm.transfer.registry import method_class
 from spectralfm.transfer.selection import kennard_stone, kennard_stone_split, random_selection
+from spectralfm.transfer.tuning import ALPHA
 
-ALPHA = 0.1  # 90% prediction intervals
-CROSS_FIT_FOLDS = 5
 
-ROW_COLUMNS = [
-    "dataset",
-    "source",
-    "target",
-    "property",
-    "method",
-    "n_transfer",
-    "selection",
-    "seed",
-    "n_test",
-    "rmsep",
-    "r2",
-    "bias",
-    "sep",
-    "rpd",
-    "slope",
-    "picp90",
-    "mpiw90",
-    "fit_seconds",
-]
+FIXED_SPLITS = ("kennard_stone", "file")
 
 
 @dataclass(frozen=True)
 class Split:
+    name: str  # "kennard_stone", "file" or "random:<seed>"
     calibration: np.ndarray  # row indices
     test: np.ndarray
+    seed: int  # seeds random standard selection on a random split
 
 
-def make_split(data: BenchmarkDataset, master: str, scheme: str, n_calibration: int) -> Split:
+def fixed_split(data: BenchmarkDataset, master: str, scheme: str, n_calibration: int) -> Split:
     """`kennard_stone`: fixed KS split on the master spectra (corn); `file`: the file's own split
     labels, calibrate -> calibration and test -> test (tablet; its validate rows stay unused)."""
     if scheme == "kennard_stone":
@@ -60,7 +50,7 @@ def make_split(data: BenchmarkDataset, master: str, scheme: str, n_calibration: 
                 f"{data.source_path}: n_calibration={n_calibration} must lie in 1..{len(X) - 1}"
             )
         cal, test = kennard_stone_split(X, n_calibration)
-        return Split(np.sort(cal), np.sort(test))
+        return Split("kennard_stone", np.sort(cal), np.sort(test), 0)
     if scheme == "file":
         if data.split is None:
             raise InputError(
@@ -72,8 +62,26 @@ def make_split(data: BenchmarkDataset, master: str, scheme: str, n_calibration: 
             raise InputError(
                 f"{data.source_path}: no 'calibrate' or 'test' rows in its split labels"
             )
-        return Split(cal, test)
+        return Split("file", cal, test, 0)
     raise InputError(f"unknown split scheme {scheme!r}; expected 'kennard_stone' or 'file'")
+
+
+def random_splits(fixed: Split, repeats: int) -> list[Split]:
+    """R seeded random splits of the fixed split's rows with its calibration and test sizes."""
+    rows = np.sort(np.concatenate([fixed.calibration, fixed.test]))
+    out = []
+    for seed in range(repeats):
+        order = np.random.default_rng(seed).permutation(rows)
+        n_cal = len(fixed.calibration)
+        out.append(Split(f"random:{seed}", np.sort(order[:n_cal]), np.sort(order[n_cal:]), seed))
+    return out
+
+
+def make_splits(data, master: str, scheme: str, n_calibration: int, repeats: int) -> list[Split]:
+    if int(repeats) != repeats or repeats < 0:
+        raise InputError(f"repeats={repeats!r}: must be an integer >= 0")
+    fixed = fixed_split(data, master, scheme, n_calibration)
+    return [fixed, *random_splits(fixed, int(repeats))]
 
 
 def select_standards(X_master_cal: np.ndarray, n: int, selection: str, seed: int) -> np.ndarray:
@@ -89,98 +97,57 @@ def select_standards(X_master_cal: np.ndarray, n: int, selection: str, seed: int
     )
 
 
-def build_task(
-    data: BenchmarkDataset,
-    master: str,
-    target: str,
-    y: np.ndarray,
-    cal: np.ndarray,
-    std: np.ndarray,
-) -> TransferTask:
-    Xm, Xt = data.instrument(master)[cal], data.instrument(target)[cal]
+def pair_spectra(data: BenchmarkDataset, master: str, target: str):
+    """Both instruments' spectra on the grid classical methods use (the common grid of the two
+    axes, see transfer.axes; identical axes are used as they are), and that grid."""
+    axis_m, axis_t = data.axis(master), data.axis(target)
+    grid = common_grid(axis_m, axis_t, pair_label=f"{data.name} {master}->{target}")
+    Xm, Xt = data.instrument(master), data.instrument(target)
+    if not np.array_equal(grid, axis_m):
+        Xm = resample(Xm, axis_m, grid)
+    if not np.array_equal(grid, axis_t):
+        Xt = resample(Xt, axis_t, grid)
+    return Xm, Xt, grid
+
+
+def build_task(Xm, Xt, y, cal, std, grid, method_cls, seed: int) -> TransferTask:
+    """What method `method_cls` may see for calibration rows `cal` and standards `std`
+    (positions within `cal`): the labelled target calibration set only for target_full, the
+    shuffled unlabeled pool only for methods that use it."""
+    pool = None
+    if method_cls.uses_unlabeled:
+        rest = np.setdiff1d(np.arange(len(cal)), std)
+        pool = Xt[cal][np.random.default_rng(seed).permutation(rest)]
+    full = method_cls.uses_target_calibration
     return TransferTask(
-        X_master=Xm,
+        X_master=Xm[cal],
         y=y[cal],
-        X_master_std=Xm[std],
-        X_target_std=Xt[std],
+        X_master_std=Xm[cal][std],
+        X_target_std=Xt[cal][std],
         y_std=y[cal][std],
-        X_target_cal=Xt,
-        y_target_cal=y[cal],
-        wavelengths_nm=data.wavelengths_nm,
+        X_target_cal=Xt[cal] if full else None,
+        y_target_cal=y[cal] if full else None,
+        wavelengths_nm=grid,
+        std_index=std,
+        X_target_unlabeled=pool,
+        seed=seed,
     )
 
 
-def _drop_standards(task: TransferTask, keep: np.ndarray) -> TransferTask:
-    return TransferTask(
-        X_master=task.X_master,
-        y=task.y,
-        X_master_std=task.X_master_std[keep],
-        X_target_std=task.X_target_std[keep],
-        y_std=task.y_std[keep],
-        X_target_cal=task.X_target_cal,
-        y_target_cal=task.y_target_cal,
-        wavelengths_nm=task.wavelengths_nm,
-    )
-
-
-def _folds(n: int, k: int) -> list[np.ndarray]:
-    return [idx for idx in np.array_split(np.arange(n), min(k, n)) if len(idx)]
-
-
-def calibration_residuals(method_name: str, params: dict, task: TransferTask) -> np.ndarray:
-    """Out-of-fold residuals for split-conformal intervals, in the domain the model is used on.
-
-    Methods with transfer standards: cross-fitting over the standards (the only labelled target
-    spectra a user has). Too few standards give too few scores, and the interval is then infinite:
-    that is what split conformal honestly says. no_transfer: the master model's own cross-validation
-    residuals (shows the under-coverage that an uncorrected shift causes). target_full: cross-validation
-    on the target calibration set.
-    """
-    method = make_method(method_name, **params)
-    if method.needs_standards:
-        n = len(task.y_std)
-        if n < int(np.ceil((1 - ALPHA) * (n + 1))):
-            return np.empty(0)
-        residuals = np.empty(n)
-        for fold in _folds(n, CROSS_FIT_FOLDS):
-            keep = np.setdiff1d(np.arange(n), fold)
-            fitted = make_method(method_name, **params).fit(_drop_standards(task, keep))
-            residuals[fold] = task.y_std[fold] - fitted.predict(task.X_target_std[fold])
-        return residuals
-    # Methods without standards train on a whole calibration set: cross-validate over it.
-    use_target = method_name == "target_full"
-    X = task.X_target_cal if use_target else task.X_master
-    y = task.y_target_cal if use_target else task.y
-    residuals = np.empty(len(y))
-    for fold in _folds(len(y), CROSS_FIT_FOLDS):
-        keep = np.setdiff1d(np.arange(len(y)), fold)
-        sub = TransferTask(
-            X_master=task.X_master[keep],
-            y=task.y[keep],
-            X_master_std=task.X_master_std[:0],
-            X_target_std=task.X_target_std[:0],
-            y_std=task.y_std[:0],
-            X_target_cal=None if task.X_target_cal is None else task.X_target_cal[keep],
-            y_target_cal=None if task.y_target_cal is None else task.y_target_cal[keep],
-            wavelengths_nm=task.wavelengths_nm,
-        )
-        fitted = make_method(method_name, **params).fit(sub)
-        residuals[fold] = y[fold] - fitted.predict(X[fold])
-    return residuals
-
-
-def evaluate(
-    method_name: str, params: dict, task: TransferTask, X_test: np.ndarray, y_test: np.ndarray
-) -> dict:
-    """Fit once, predict the target-instrument test spectra, score; conformal interval from training residuals."""
-    start = time.perf_counter()
+def evaluate(method_name: str, params: dict, task: TransferTask, X_test, y_test) -> dict:
+    """Fit once on the task, predict the target-instrument test spectra, score; the interval
+    comes from the method's own CV+ (undefined, i.e. empty, where it cannot promise one)."""
     model = make_method(method_name, **params).fit(task)
-    fit_seconds = time.perf_counter() - start
     y_pred = np.asarray(model.predict(X_test), dtype=float).ravel()
     row = regression_metrics(y_test, y_pred)
-    halfwidth = conformal_halfwidth(calibration_residuals(method_name, params, task), alpha=ALPHA)
-    row["picp90"], row["mpiw90"] = interval_metrics(y_test, y_pred, halfwidth)
-    row["fit_seconds"] = fit_seconds
+    row["picp90"] = row["mpiw90"] = math.nan
+    if hasattr(model, "predict_interval"):
+        lo, hi = model.predict_interval(X_test, ALPHA)
+        if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+            row["picp90"], row["mpiw90"] = interval_metrics(y_test, lo, hi)
+    row["preprocessing"] = getattr(model, "preprocessing_", "")
+    row["params"] = model.chosen_params_json() if hasattr(model, "chosen_params_json") else "{}"
+    row["unlabeled"] = task.n_unlabeled
     return row
 
 
@@ -196,48 +163,52 @@ def run_pair(
     seeds: list[int],
     split_scheme: str,
     n_calibration: int,
+    repeats: int = 0,
 ) -> list[dict]:
-    """All experiments of one method on one instrument pair: properties x N x selection x seed."""
-    split = make_split(data, master, split_scheme, n_calibration)
-    X_test = data.instrument(target)[split.test]
-    X_master_cal = data.instrument(master)[split.calibration]
-    probe = make_method(
-        method_name, **params
-    )  # fails early, naming the method, on a bad name or param
+    """All experiments of one method on one pair: properties x splits x N x selection (x seed)."""
+    make_method(method_name, **params)  # fails early, naming the method, on a bad name or param
+    method_cls = method_class(method_name)
+    Xm_all, Xt_all, grid = pair_spectra(data, master, target)
+    splits = make_splits(data, master, split_scheme, n_calibration, repeats)
     rows = []
     for prop in properties:
-        y = data.property(prop)
-        y_test = y[split.test]
-        if probe.needs_standards:
-            grid = [
-                (n, sel, seed)
-                for n in n_transfer
-                for sel in selections
-                # Kennard-Stone is deterministic: one run; random selection repeats over seeds.
-                for seed in (seeds if sel == "random" else seeds[:1])
-            ]
-        else:
-            grid = [(0, "none", seeds[0])]
-        for n, sel, seed in grid:
-            std = (
-                select_standards(X_master_cal, n, sel, seed)
-                if probe.needs_standards
-                else np.empty(0, dtype=int)
-            )
-            task = build_task(data, master, target, y, split.calibration, std)
-            scores = evaluate(method_name, params, task, X_test, y_test)
-            rows.append(
-                {
-                    "dataset": data.name,
-                    "source": master,
-                    "target": target,
-                    "property": prop,
-                    "method": method_name,
-                    "n_transfer": len(split.calibration) if method_name == "target_full" else n,
-                    "selection": sel,
-                    "seed": seed,
-                    "n_test": len(split.test),
-                    **scores,
-                }
-            )
+        y_all = data.property(prop)
+        known = np.isfinite(y_all)  # a missing reference value scores and trains nothing
+        for split in splits:
+            cal, test = split.calibration[known[split.calibration]], split.test[known[split.test]]
+            split_seeds = seeds if split.name in FIXED_SPLITS else [split.seed]
+            if method_cls.needs_standards:
+                grid_ = [
+                    (n, sel, seed)
+                    for n in n_transfer
+                    if n <= len(cal)
+                    for sel in selections
+                    # Kennard-Stone is deterministic: one run; random selection repeats.
+                    for seed in (split_seeds if sel == "random" else split_seeds[:1])
+                ]
+            else:
+                grid_ = [(0, "none", split_seeds[0])]
+            for n, sel, seed in grid_:
+                std = (
+                    select_standards(Xm_all[cal], n, sel, seed)
+                    if method_cls.needs_standards
+                    else np.empty(0, dtype=int)
+                )
+                task = build_task(Xm_all, Xt_all, y_all, cal, std, grid, method_cls, seed)
+                scores = evaluate(method_name, params, task, Xt_all[test], y_all[test])
+                rows.append(
+                    {
+                        "dataset": data.name,
+                        "source": master,
+                        "target": target,
+                        "property": prop,
+                        "method": method_name,
+                        "split": split.name,
+                        "n_transfer": len(cal) if method_cls.uses_target_calibration else n,
+                        "selection": sel,
+                        "seed": seed,
+                        "n_test": len(test),
+                        **scores,
+                    }
+                )
     return [{col: row[col] for col in ROW_COLUMNS} for row in rows]

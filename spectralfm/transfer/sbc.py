@@ -11,61 +11,41 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
+from spectralfm.transfer.tuning import Predictor, TunedTransferMethod, master_path
 
 
-def _loo_press(pred: np.ndarray, y: np.ndarray, with_slope: bool) -> float:
-    """Leave-one-out prediction error sum of squares of the correction line, in closed form."""
-    n = len(y)
-    if not with_slope:  # bias only: the fitted value is the mean of y - pred
-        residual = (y - pred) - (y - pred).mean()
-        return float(np.sum((residual * n / (n - 1)) ** 2))
-    spread = pred - pred.mean()
-    leverage = 1.0 / n + spread**2 / (spread @ spread)
-    slope = spread @ (y - y.mean()) / (spread @ spread)
-    residual = y - y.mean() - slope * spread
-    return float(np.sum((residual / (1.0 - leverage)) ** 2))
-
-
-class SBCTransfer(MasterModelMixin, TransferMethod):
-    """fit_slope: True fits slope and bias; False corrects the bias only; "auto" (default) fits the
-    slope only when it predicts left-out standards better than bias alone (closed-form
-    leave-one-out), because a slope from a few standards with nearly equal predictions explodes.
-    With fewer than 3 standards or no spread in their predictions only the bias is corrected."""
+class SBCTransfer(TunedTransferMethod):
+    """fit_slope: True fits slope and bias; False corrects the bias only; "auto" (default) lets the
+    inner validation choose, because a slope from a few standards with nearly equal predictions
+    explodes. With fewer than 3 standards or no spread in their predictions only the bias is
+    corrected. The correction is fitted per latent-variable count of the master model, so the
+    master's complexity is tuned for the corrected predictions."""
 
     name: ClassVar[str] = "sbc"
-    needs_standards: ClassVar[bool] = True
+    TUNABLE: ClassVar[dict[str, tuple]] = {"fit_slope": (False, True)}
 
-    def __init__(self, fit_slope: bool | str = "auto", max_components: int = 20, cv: int = 10,
-                 cv_rule: str = "one_se"):  # fmt: skip
+    def __init__(self, fit_slope="auto", preprocessing="auto", master_components="auto",
+                 max_components: int = 20, cv: int = 5):  # fmt: skip
         self.fit_slope = fit_slope
+        self.preprocessing = preprocessing
+        self.master_components = master_components
         self.max_components = max_components
         self.cv = cv
-        self.cv_rule = cv_rule
 
-    def fit(self, task: TransferTask) -> SBCTransfer:
-        task = self._check_task(task, min_standards=1)
+    def _check_params(self) -> None:
         if self.fit_slope not in (True, False, "auto"):
             raise InputError(f"sbc fit_slope={self.fit_slope!r}: expected True, False or 'auto'")
-        self.master_model_ = self._master_pls().fit(task.X_master, task.y)
-        pred, y = self.master_model_.predict(task.X_target_std), task.y_std
-        spread = pred - pred.mean()
-        identifiable = len(pred) >= 3 and spread @ spread > 1e-12 * (1.0 + pred @ pred)
-        use_slope = identifiable and (
-            self.fit_slope is True
-            or (
-                self.fit_slope == "auto"
-                and _loo_press(pred, y, with_slope=True) < _loo_press(pred, y, with_slope=False)
-            )
-        )
-        self.slope_ = float(spread @ (y - y.mean()) / (spread @ spread)) if use_slope else 1.0
-        self.bias_ = float(y.mean() - self.slope_ * pred.mean())
-        return self
 
-    def predict(self, X_target) -> np.ndarray:
-        check_is_fitted(self, "slope_")
-        X = self._check_spectra(X_target, self.master_model_.n_features_in_)
-        return self.bias_ + self.slope_ * self.master_model_.predict(X)
+    def _fit_candidate(self, task, spec: str, params: dict, cache: dict) -> Predictor:
+        path = master_path(task, spec, self._k_max(), cache)
+        pred, y = path(task.X_target_std), task.y_std  # (N, K), (N,)
+        spread = pred - pred.mean(axis=0)
+        size = np.sum(spread**2, axis=0)
+        identifiable = (len(y) >= 3) & (size > 1e-12 * (1.0 + np.sum(pred**2, axis=0)))
+        slope = np.ones(pred.shape[1])
+        if params["fit_slope"]:
+            slope = np.where(identifiable, spread.T @ (y - y.mean()) / np.where(size > 0, size, 1), 1.0)
+        bias = y.mean() - slope * pred.mean(axis=0)
+        return lambda X: bias + slope * path(X)

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.base import MasterModelMixin, TransferMethod, TransferTask
+from spectralfm.transfer.composite import CorrectedMasterTransfer
 from spectralfm.transfer.ds import _paired
 
 
@@ -52,27 +52,18 @@ class SST(TransformerMixin, BaseEstimator):
         return X + (X @ self.coordinates_) @ self.correction_
 
 
-class SSTTransfer(MasterModelMixin, TransferMethod):
+class SSTTransfer(CorrectedMasterTransfer):
     """Master PLS applied to SST-transformed target spectra."""
 
     name: ClassVar[str] = "sst"
-    needs_standards: ClassVar[bool] = True
-    code_modules: ClassVar[tuple[str, ...]] = ("spectralfm.transfer.ds",)  # shared solvers
+    correction = SST
+    correction_params = ("n_components",)
+    TUNABLE: ClassVar[dict[str, tuple]] = {"n_components": (1, 2, 3, 4, 6)}
 
-    def __init__(self, n_components: int = 2, max_components: int = 20, cv: int = 10,
-                 cv_rule: str = "one_se"):  # fmt: skip
+    def __init__(self, n_components="auto", preprocessing="auto", master_components="auto",
+                 max_components: int = 20, cv: int = 5):  # fmt: skip
         self.n_components = n_components
+        self.preprocessing = preprocessing
+        self.master_components = master_components
         self.max_components = max_components
         self.cv = cv
-        self.cv_rule = cv_rule
-
-    def fit(self, task: TransferTask) -> SSTTransfer:
-        task = self._check_task(task, min_standards=1)
-        self.master_model_ = self._master_pls().fit(task.X_master, task.y)
-        self.sst_ = SST(self.n_components).fit(task.X_target_std, task.X_master_std)
-        return self
-
-    def predict(self, X_target) -> np.ndarray:
-        check_is_fitted(self, "sst_")
-        X = self._check_spectra(X_target, self.master_model_.n_features_in_)
-        return self.master_model_.predict(self.sst_.transform(X))

@@ -1,0 +1,41 @@
+"""Spectral correction, then the master model: the one composite behind PDS, DS, EPO, SST, CORAL.
+
+    target spectrum -> preprocessing -> correction -> master PLS -> prediction
+
+The preprocessing is fitted on the master calibration rows (MSC's reference) and applied
+identically to master, standards and target spectra. The correction is a transformer
+`fit(X_target, X_master)` / `transform(X_target)`: fitted on the paired standards (PDS, DS, SST,
+EPO) or on the unlabeled target pool against the master calibration spectra (CORAL). EPO removes
+directions rather than mapping them, so the master model is built on corrected master spectra too
+(`corrects_master`). Everything `auto` is chosen by the inner validation of `TunedTransferMethod`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from spectralfm.errors import InputError
+from spectralfm.transfer.tuning import Predictor, TunedTransferMethod, master_path, pls_path
+
+
+class CorrectedMasterTransfer(TunedTransferMethod):
+    correction: ClassVar[type]
+    correction_params: ClassVar[tuple[str, ...]] = ()  # constructor arguments of `correction`
+    corrects_master: ClassVar[bool] = False
+    paired: ClassVar[bool] = True  # False: fitted on the unlabeled pool (unpaired)
+
+    def _fit_candidate(self, task, spec: str, params: dict, cache: dict) -> Predictor:
+        """`task` is already preprocessed with `spec`; `cache` is shared by the candidates of
+        one sub-fit, so the master model of a preprocessing is fitted once."""
+        settings = {k: params.get(k, getattr(self, k)) for k in self.correction_params}
+        if self.paired:
+            correction = self.correction(**settings).fit(task.X_target_std, task.X_master_std)
+        else:
+            if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
+                raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
+            correction = self.correction(**settings).fit(task.X_target_unlabeled, task.X_master)
+        if self.corrects_master:
+            path = pls_path(correction.transform(task.X_master), task.y, self._k_max())
+        else:
+            path = master_path(task, spec, self._k_max(), cache)
+        return lambda X: path(correction.transform(X))
