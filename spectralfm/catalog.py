@@ -11,15 +11,25 @@ from dataclasses import dataclass, field
 from spectralfm.datasets import (
     CORN_MAT_SHA256,
     CORN_ZIP,
+    SUGARCANE_CSV,
+    SUGARCANE_INSTRUMENTS,
     TABLET_CSV,
     TABLET_MAT_SHA256,
     TABLET_MAT_ZIP,
+    WHEAT_XLSX,
 )
 from spectralfm.download import RawFile
 from spectralfm.errors import InputError
 
 RAW_FILES: dict[tuple[str, str], RawFile] = {
-    (raw.source, raw.name): raw for raw in [CORN_ZIP, TABLET_MAT_ZIP, *TABLET_CSV.values()]
+    (raw.source, raw.name): raw
+    for raw in [
+        CORN_ZIP,
+        TABLET_MAT_ZIP,
+        *TABLET_CSV.values(),
+        *WHEAT_XLSX.values(),
+        *SUGARCANE_CSV.values(),
+    ]
 }
 
 
@@ -34,14 +44,20 @@ class BenchmarkFile:
 
 @dataclass(frozen=True)
 class Benchmark:
+    """A calibration-transfer set: its instrument names, its input files per format, and the
+    property names as its files spell them (lower-cased, file order), so the workflow can check
+    config properties at planning time without reading the files."""
+
     instruments: tuple[str, ...]
     files: dict[str, list[BenchmarkFile]] = field(default_factory=dict)  # format -> inputs
+    properties: tuple[str, ...] = ()
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "corn": Benchmark(
         instruments=("m5", "mp5", "mp6"),
         files={"mat": [BenchmarkFile(CORN_ZIP, member="corn.mat", sha256=CORN_MAT_SHA256)]},
+        properties=("moisture", "oil", "protein", "starch"),
     ),
     "tablet": Benchmark(
         instruments=("1", "2"),
@@ -56,6 +72,19 @@ BENCHMARKS: dict[str, Benchmark] = {
                 )
             ],
         },
+        properties=("weight", "hardness", "assay"),
+    ),
+    # IDRC 2016 shoot-out: manufacturer A units A1-A4 (730-1100 nm) and one B unit (570-1100 nm)
+    "wheat": Benchmark(
+        instruments=tuple(WHEAT_XLSX),
+        files={"xlsx": [BenchmarkFile(raw) for raw in WHEAT_XLSX.values()]},
+        properties=("protein",),
+    ),
+    # Chaix (2020): seven handheld/micro spectrometers on 60 sugarcane samples, different ranges
+    "sugarcane": Benchmark(
+        instruments=SUGARCANE_INSTRUMENTS,
+        files={"csv": [BenchmarkFile(raw) for raw in SUGARCANE_CSV.values()]},
+        properties=("ts", "cp", "adf", "ivomd"),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Recognise benchmark spectra (corn, tablet) so they never enter the pretraining corpus.
+"""Recognise benchmark spectra (corn, tablet, wheat, sugarcane) so they never enter the corpus.
 
 Two checks, both on spectra as the corpus stores them (resampled to the model grid and SNV'd):
 1. exact: a hash of each row rounded to 3 decimals plus its axis rounded to 0.1 cm^-1;
@@ -12,6 +12,13 @@ Two checks, both on spectra as the corpus stores them (resampled to the model gr
    non-benchmark NIR set here (Dough, same 1100-2498 nm range) lies >= 0.06 from every corn row.
    Distinct corn samples can lie within 0.002 of each other, so the check recognises "a corn
    benchmark spectrum", not one particular row; that is what leakage prevention needs.
+
+A dataset whose instruments share one axis (corn, tablet) is one set, named after the dataset.
+Where instruments measure different ranges (wheat: unit B starts at 570 nm, the A units at 730;
+sugarcane: seven ranges, some disjoint) one common range would be empty or would ignore most of
+each spectrum, so every instrument is its own set, `<dataset>/<instrument>`, on its own range.
+An instrument's set holds its `spectra` and, where those are replicate means (sugarcane MicroNIR
+1700), each replicate too: a corpus holding one replicate file is refused as well.
 """
 
 from __future__ import annotations
@@ -160,16 +167,27 @@ class BenchmarkFingerprints:
 
 
 def benchmark_sets(dataset) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    """{name: (xs in cm^-1, ys)} with every instrument's spectra of a `datasets.BenchmarkDataset`."""
-    x = nm_to_wavenumber(dataset.wavelengths_nm)
-    xs, ys = [], []
+    """{name: (xs in cm^-1, ys)} with every instrument's spectra of a `datasets.BenchmarkDataset`:
+    one set `dataset.name` when all instruments share one axis, else one `name/instrument` each."""
+    axes = getattr(dataset, "axes", None) or {
+        inst: dataset.wavelengths_nm for inst in dataset.spectra
+    }
+    shared = dataset.wavelengths_nm is not None
+    sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     for instrument, spectra in dataset.spectra.items():
-        spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
-        if spectra.shape[1] != len(x):
-            raise InputError(
-                f"{dataset.source_path}: instrument {instrument} has {spectra.shape[1]} columns "
-                f"but {len(x)} wavelengths"
-            )
-        xs += [x] * len(spectra)
-        ys += list(spectra)
-    return {dataset.name: (xs, ys)}
+        axis = np.asarray(axes[instrument], dtype=np.float64)
+        x = nm_to_wavenumber(axis)
+        replicates = getattr(dataset, "replicates", {}).get(instrument, [])
+        xs, ys = sets.setdefault(
+            dataset.name if shared else f"{dataset.name}/{instrument}", ([], [])
+        )
+        for block in [spectra, *replicates]:
+            block = np.atleast_2d(np.asarray(block, dtype=np.float64))
+            if block.shape[1] != len(x):
+                raise InputError(
+                    f"{dataset.source_path}: instrument {instrument} has {block.shape[1]} columns "
+                    f"but {len(x)} wavelengths"
+                )
+            xs += [x] * len(block)
+            ys += list(block)
+    return sets

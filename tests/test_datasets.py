@@ -2,13 +2,21 @@ import csv
 import zipfile
 
 import numpy as np
+import openpyxl
 import pytest
 import scipy.io
 from http_fixtures import LoopbackServer
 
+from spectralfm.catalog import BENCHMARKS, benchmark_path, raw_file
 from spectralfm.datasets import (
     CORN_MAT_SHA256,
+    SUGARCANE_CSV,
+    SUGARCANE_INSTRUMENTS,
+    SUGARCANE_REFERENCES,
+    SUGARCANE_SPECTRA,
     TABLET_CSV,
+    WHEAT_INSTRUMENTS,
+    WHEAT_XLSX,
     fetch_benchmark,
     load_benchmark,
     read_corn_mat,
@@ -355,3 +363,323 @@ def test_fetch_benchmark_through_mirrors(shared_data, tmp_path, corn, tablet):
 def test_fetch_tablet_from_the_shared_mirror(shared_data, tmp_path, tablet):
     paths = fetch_benchmark("tablet", tmp_path / "raw", str(shared_data / "mirror"))
     np.testing.assert_array_equal(load_benchmark("tablet", paths).Y, tablet.Y)
+
+
+# ---------------------------------------------------------------- IDRC 2016 wheat (xlsx)
+
+WHEAT_IDS = [str(i) for i in range(20140001, 20140251) if i not in (20140042, 20140043)]
+
+
+@pytest.fixture(scope="module")
+def wheat_paths(shared_data):
+    return [shared_data / "mirror" / "idrc2016" / raw.name for raw in WHEAT_XLSX.values()]
+
+
+@pytest.fixture(scope="module")
+def wheat(wheat_paths):
+    return load_benchmark("wheat", wheat_paths)
+
+
+def _sheet_rows(path, sheet):
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    rows = [r for r in workbook[sheet].iter_rows(values_only=True) if r[0] is not None]
+    workbook.close()
+    return rows
+
+
+def test_wheat_shapes_ids_axes_and_protein(wheat, wheat_paths):
+    for path, raw in zip(wheat_paths, WHEAT_XLSX.values(), strict=True):
+        verify(path, sha256=raw.sha256)
+    assert list(wheat.spectra) == ["A1", "A2", "A3", "A4", "B"] == list(WHEAT_INSTRUMENTS)
+    assert wheat.sample_ids.tolist() == WHEAT_IDS and wheat.n_samples == 248
+    for inst in ("A1", "A2", "A3", "A4"):
+        assert wheat.instrument(inst).shape == (248, 741)
+        np.testing.assert_array_equal(wheat.axis(inst), np.arange(730, 1100.25, 0.5))
+    assert wheat.instrument("B").shape == (248, 1061)
+    np.testing.assert_array_equal(wheat.axis("B"), np.arange(570, 1100.25, 0.5))
+    assert wheat.wavelengths_nm is None  # B's axis differs from the A units'
+    assert wheat.properties == ["protein"] and wheat.split is None and wheat.unmatched == {}
+    protein = wheat.property("protein")
+    assert protein.min() == 7.97 and protein.max() == 18.69 and np.isfinite(protein).all()
+    for a, b in [("A1", "A2"), ("A1", "A4"), ("A2", "A3")]:
+        assert not np.allclose(wheat.instrument(a), wheat.instrument(b))
+    with pytest.raises(InputError, match=r"no instrument 'C'"):
+        wheat.axis("C")
+
+
+def test_wheat_equals_the_workbooks_read_directly(wheat, wheat_paths):
+    """Sheet1 in a calibration workbook, Wheat in the B workbook (which ends in an empty row):
+    the protein of every ID is the same on each unit, and the rows follow the IDs."""
+    for path, sheet, inst in [(wheat_paths[0], "Sheet1", "A1"), (wheat_paths[4], "Wheat", "B")]:
+        header, *rows = _sheet_rows(path, sheet)
+        assert header[:2] == ("ID", "Protein")
+        by_id = {str(r[0]): r for r in rows}
+        assert sorted(by_id) == WHEAT_IDS
+        np.testing.assert_array_equal([by_id[i][1] for i in WHEAT_IDS], wheat.property("protein"))
+        np.testing.assert_array_equal(
+            np.array([by_id[i][2:] for i in WHEAT_IDS], dtype=float), wheat.instrument(inst)
+        )
+        np.testing.assert_array_equal(np.array(header[2:], dtype=float), wheat.axis(inst))
+
+
+def _write_xlsx(path, ids, protein, wavelengths=(730.0, 730.5, 731.0), sheet="Sheet1", empty=()):
+    workbook = openpyxl.Workbook()
+    for name in empty:  # empty sheets before the data, as in the calibration workbooks' order
+        workbook.create_sheet(name, 0)
+    ws = workbook.active if not empty else workbook.worksheets[-1]
+    ws.title = sheet
+    ws.append(["ID", "Protein", *wavelengths])
+    for i, (sample_id, p) in enumerate(zip(ids, protein, strict=True)):
+        ws.append([sample_id, p, *(0.1 * i + 0.01 * k for k in range(len(wavelengths)))])
+    ws.append([None] * (2 + len(wavelengths)))  # trailing empty row
+    workbook.save(path)
+    return path
+
+
+def test_wheat_ids_missing_on_one_unit_are_reported_and_dropped(tmp_path, caplog):
+    ids = [1, 2, 3, 4, 5]
+    protein = {i: 10.0 + i for i in [*ids, 9]}
+    files = []
+    for name, these in [
+        ("a1.xlsx", ids),
+        ("a2.xlsx", [1, 2, 4, 5]),  # lacks 3
+        ("a3.xlsx", ids),
+        ("a4.xlsx", ids),
+        ("b.xlsx", [*ids, 9]),  # an ID nobody else has
+    ]:
+        files.append(_write_xlsx(tmp_path / name, these, [protein[i] for i in these]))
+    _write_xlsx(tmp_path / "a3.xlsx", ids, [protein[i] for i in ids], sheet="Wheat", empty=["S"])
+    with caplog.at_level("WARNING", logger="spectralfm.datasets"):
+        ds = load_benchmark("wheat", files)
+    assert ds.sample_ids.tolist() == ["1", "2", "4", "5"]
+    assert ds.unmatched == {
+        "a1.xlsx": ["9"],
+        "a2.xlsx": ["3", "9"],
+        "a3.xlsx": ["9"],
+        "a4.xlsx": ["9"],
+    }
+    assert "wheat: 2 sample ID(s) are not in every file" in caplog.text
+    assert "a2.xlsx lacks 3, 9" in caplog.text
+    np.testing.assert_array_equal(ds.property("protein"), [11, 12, 14, 15])
+    # rows follow the IDs: a2 has sample 4 on its third data row, a1 on its fourth
+    np.testing.assert_allclose(ds.instrument("A2")[2], ds.instrument("A1")[2] - 0.1)
+
+
+def test_wheat_bad_workbooks_are_input_errors(tmp_path, wheat_paths):
+    good = [_write_xlsx(tmp_path / f"u{i}.xlsx", [1, 2], [10.0, 11.0]) for i in range(5)]
+    other = _write_xlsx(tmp_path / "other.xlsx", [1, 2], [10.0, 11.5])
+    with pytest.raises(InputError, match=r"u0.xlsx\[Sheet1\] vs .*other.xlsx.*protein of sample 2"):
+        load_benchmark("wheat", [*good[:4], other])
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    with pytest.raises(InputError, match=r"junk.xlsx: not a readable .xlsx"):
+        load_benchmark("wheat", [*good[:4], junk])
+    nosheet = tmp_path / "nosheet.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Sample", "Protein", 730])
+    workbook.save(nosheet)
+    with pytest.raises(InputError, match=r"nosheet.xlsx: expected exactly one sheet.*'ID'"):
+        load_benchmark("wheat", [*good[:4], nosheet])
+    text = tmp_path / "text.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["ID", "Protein", 730, 730.5])
+    workbook.active.append([1, 10.0, 0.5, "n/a"])
+    workbook.save(text)
+    with pytest.raises(InputError, match=r"text.xlsx\[Sheet\]: row 2 \(sample 1\), column '730.5'"):
+        load_benchmark("wheat", [*good[:4], text])
+    with pytest.raises(InputError, match=r"Test_ManufacturerB.xlsx is given in place of"):
+        load_benchmark("wheat", [*wheat_paths[:3], wheat_paths[4], wheat_paths[3]])
+    with pytest.raises(InputError, match=r"expected 5 files"):
+        load_benchmark("wheat", wheat_paths[:2])
+
+
+# ---------------------------------------------------------------- Chaix sugarcane (';' CSV)
+
+
+@pytest.fixture(scope="module")
+def sugarcane_paths(shared_data):
+    return [shared_data / "mirror" / "chaix_sugarcane" / name for name in SUGARCANE_CSV]
+
+
+@pytest.fixture(scope="module")
+def sugarcane(sugarcane_paths):
+    return load_benchmark("sugarcane", sugarcane_paths)
+
+
+def _chaix_csv(path):
+    """Independent parse: ';' separated, cells padded with spaces, blank first header cell."""
+    rows = [[c.strip() for c in r] for r in csv.reader(open(path), delimiter=";")]
+    return (
+        np.array(rows[0][1:], dtype=float),
+        [r[0] for r in rows[1:]],
+        np.array([r[1:] for r in rows[1:]], dtype=float),
+    )
+
+
+SUGARCANE_AXES = {  # instrument: (channels, first nm, last nm)
+    "F750": (231, 450.0, 1140.0),
+    "MicroNIR1700": (125, 908.1, 1676.2),
+    "MicroNIR2200": (125, 1158.8, 2169.4),
+    "NIRONE2.2": (201, 1750.0, 2150.0),
+    "NIRscanNano": (228, 901.028503, 1700.838339),
+    "SCiO": (331, 740.0, 1070.0),
+    "TellSpec": (256, 900.878296, 1700.416504),
+}
+
+
+def test_sugarcane_instruments_axes_ids_and_padded_cells(sugarcane, sugarcane_paths):
+    for path, raw in zip(sugarcane_paths, SUGARCANE_CSV.values(), strict=True):
+        verify(path, sha256=raw.sha256)
+    assert list(sugarcane.spectra) == list(SUGARCANE_AXES) == list(SUGARCANE_INSTRUMENTS)
+    assert sugarcane.sample_ids.tolist() == [str(i) for i in range(100, 160)]
+    assert sugarcane.wavelengths_nm is None and sugarcane.unmatched == {}
+    for inst, (p, lo, hi) in SUGARCANE_AXES.items():
+        assert sugarcane.instrument(inst).shape == (60, p)
+        assert sugarcane.axis(inst)[0] == lo and sugarcane.axis(inst)[-1] == hi
+    # '100   ;-0.0179 ;-0.0202 ;...' with the header '  ;450;453;...'
+    assert (sugarcane_paths[0].read_text().split("\n")[1]).startswith("100   ;-0.0179 ;")
+    np.testing.assert_array_equal(sugarcane.instrument("F750")[0, :2], [-0.0179, -0.0202])
+    for inst, files in SUGARCANE_SPECTRA.items():
+        if len(files) == 1:
+            axis, ids, X = _chaix_csv(sugarcane_paths[0].parent / files[0])
+            assert ids == sugarcane.sample_ids.tolist()
+            np.testing.assert_array_equal(axis, sugarcane.axis(inst))
+            np.testing.assert_array_equal(X, sugarcane.instrument(inst))
+
+
+def test_sugarcane_references_keep_na_as_nan(sugarcane, sugarcane_paths):
+    assert sugarcane.properties == ["ts", "cp", "adf", "ivomd"]
+    text = sugarcane_paths[-1].read_text()
+    assert "\n111;NA ;" in text.replace("\r", "") and "\n103;NA;" in text.replace("\r", "")
+    ts = sugarcane.property("TS")
+    assert sugarcane.sample_ids[np.isnan(ts)].tolist() == ["103", "105", "111"]
+    assert np.isfinite(sugarcane.Y[:, 1:]).all()
+    assert sugarcane.property("cp")[0] == 7.03
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=";")][1:]
+    np.testing.assert_array_equal(sugarcane.property("cp"), [float(r[2]) for r in rows])
+    np.testing.assert_array_equal(
+        sugarcane.property("ts"), [float("nan") if "NA" in r[1] else float(r[1]) for r in rows]
+    )
+
+
+def test_sugarcane_micronir1700_replicates_are_averaged(sugarcane, sugarcane_paths):
+    folder = sugarcane_paths[0].parent
+    reps = [_chaix_csv(folder / f) for f in SUGARCANE_SPECTRA["MicroNIR1700"]]
+    stack = np.stack([X for _, _, X in reps])
+    np.testing.assert_allclose(
+        sugarcane.instrument("MicroNIR1700"), stack.mean(axis=0), rtol=0, atol=1e-15
+    )
+    np.testing.assert_array_equal(sugarcane.axis("MicroNIR1700"), reps[0][0])
+    assert np.abs(reps[1][0] - reps[0][0]).max() > 0  # the files print the axis differently
+    assert len(sugarcane.replicates["MicroNIR1700"]) == 3
+    rmsd = np.sqrt(((stack - stack.mean(axis=0)) ** 2).mean())
+    assert sugarcane.qc["MicroNIR1700_replicate_rmsd"] == pytest.approx(rmsd)
+    assert 0.005 < rmsd < 0.02  # replicate spread, well below the between-sample spread
+    assert sugarcane.qc["MicroNIR1700_sample_sd"] > 3 * rmsd
+    assert sugarcane.qc["MicroNIR1700_replicate_rmsd_by_sample"].shape == (60,)
+
+
+def _write_chaix(folder, ids_by_file, refs, axes=None):
+    """Ten small files laid out like the Chaix ones: padded cells, blank first header cell."""
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name in SUGARCANE_CSV:
+        path = folder / name
+        if name == SUGARCANE_REFERENCES:
+            lines = ["Sample;TS;CP;ADF;IVOMD"]
+            lines += [f"{i};{';'.join(v)}" for i, v in refs.items()]
+            path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+        else:
+            axis = (axes or {}).get(name, [900.0, 905.5, 911.0])
+            lines = ["  ;" + ";".join(f"{a:g}" for a in axis)]
+            for k, i in enumerate(ids_by_file.get(name, [100, 101, 102])):
+                lines.append(f"{i}   ;" + ";".join(f"{0.1 * k + j:.4f} " for j in range(len(axis))))
+            path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def test_sugarcane_unmatched_ids_and_bad_cells(tmp_path, caplog):
+    refs = {100: ["1.0", "2", "3", "4"], 101: ["NA ", "2", "3", "4"], 103: ["1", "2", "3", "4"]}
+    paths = _write_chaix(tmp_path / "c", {"Scio.CSV": [100, 101]}, refs)
+    with caplog.at_level("WARNING", logger="spectralfm.datasets"):
+        ds = load_benchmark("sugarcane", paths)
+    assert ds.sample_ids.tolist() == ["100", "101"]
+    lacking_102 = {name: ["102", "103"] for name in ("Scio.CSV", SUGARCANE_REFERENCES)}
+    expected = {n: ["103"] for n in SUGARCANE_CSV if n not in lacking_102}
+    expected["Scio.CSV"] = ["102", "103"]
+    expected[SUGARCANE_REFERENCES] = ["102"]
+    assert ds.unmatched == expected
+    assert "sugarcane: 2 sample ID(s) are not in every file" in caplog.text
+    assert np.isnan(ds.property("ts")[1]) and ds.property("ts")[0] == 1.0
+    assert ds.qc["MicroNIR1700_replicate_rmsd"] == pytest.approx(0.0, abs=1e-12)
+    # a replicate on another axis, text in a spectrum, NA in a spectrum, swapped files
+    shifted = _write_chaix(
+        tmp_path / "d", {}, refs, axes={"Micronir1700rep2.CSV": [900.0, 905.5, 911.1]}
+    )
+    with pytest.raises(InputError, match=r"Micronir1700rep1.CSV vs .*rep2.CSV: replicate wave"):
+        load_benchmark("sugarcane", shifted)
+    bad = _write_chaix(tmp_path / "e", {}, refs)
+    bad[5].write_text("  ;900;905\n100 ;0.1 ;abc \n")
+    with pytest.raises(InputError, match=r"Nirone22.CSV: row 2 \(sample 100\), column '905'"):
+        load_benchmark("sugarcane", bad)
+    bad[5].write_text("  ;900;905\n100 ;0.1 ;NA \n")
+    with pytest.raises(InputError, match=r"Nirone22.CSV: sample 100: missing or non-finite.*905"):
+        load_benchmark("sugarcane", bad)
+    bad[5].write_text("  ;900;905\n100 ;0.1 \n")
+    with pytest.raises(InputError, match=r"Nirone22.CSV: row 2 has 2 fields, header 3"):
+        load_benchmark("sugarcane", bad)
+    swapped = [*paths]
+    swapped[0], swapped[7] = swapped[7], swapped[0]
+    with pytest.raises(InputError, match=r"Scio.CSV is given in place of F750.CSV"):
+        load_benchmark("sugarcane", swapped)
+
+
+# ---------------------------------------------------------------- catalog and dispatch
+
+
+def test_catalog_properties_and_instruments_equal_what_the_readers_return(
+    corn, tablet, wheat, sugarcane
+):
+    read = {"corn": corn, "tablet": tablet, "wheat": wheat, "sugarcane": sugarcane}
+    assert set(read) == set(BENCHMARKS)
+    for name, bench in BENCHMARKS.items():
+        assert list(bench.properties) == read[name].properties, name
+        assert list(bench.instruments) == list(read[name].spectra), name
+
+
+def test_catalog_entries_of_wheat_and_sugarcane(shared_data):
+    for name, source, fmt in [
+        ("wheat", "idrc2016", "xlsx"),
+        ("sugarcane", "chaix_sugarcane", "csv"),
+    ]:
+        files = BENCHMARKS[name].files[fmt]
+        for f in files:
+            assert f.raw.source == source and f.raw.url.startswith("https://raw.githubusercontent")
+            assert raw_file(source, f.raw.name) == f.raw
+            mirrored = shared_data / "mirror" / source / f.raw.name
+            assert mirrored.stat().st_size == f.raw.size
+            assert benchmark_path(f) == f"resources/raw/{source}/{f.raw.name}"
+    assert len(BENCHMARKS["wheat"].files["xlsx"]) == 5
+    assert len(BENCHMARKS["sugarcane"].files["csv"]) == 10
+
+
+def test_corn_and_tablet_axes_are_their_shared_axis(corn, tablet):
+    for ds in (corn, tablet):
+        for inst in ds.spectra:
+            assert ds.axis(inst) is ds.wavelengths_nm
+
+
+def test_fetch_and_load_wheat_and_sugarcane_from_the_shared_mirror(
+    shared_data, tmp_path, wheat, sugarcane
+):
+    for name, ds in [("sugarcane", sugarcane), ("wheat", wheat)]:
+        paths = fetch_benchmark(name, tmp_path / "raw", str(shared_data / "mirror"))
+        again = load_benchmark(name, paths)
+        np.testing.assert_array_equal(again.Y, ds.Y)
+        for inst in ds.spectra:
+            np.testing.assert_array_equal(again.instrument(inst), ds.instrument(inst))
+    with pytest.raises(InputError, match=r"expected the 5 .xlsx workbooks"):
+        load_benchmark("wheat", [shared_data / "corn.mat"])
+    with pytest.raises(InputError, match=r"'soil' unknown"):
+        fetch_benchmark("soil", tmp_path / "raw")
