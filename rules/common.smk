@@ -83,12 +83,23 @@ def extracted_member(source, member):
 
 
 def all_targets():
+    """Everything rules/report.smk marks for the report (so that `snakemake --report` works after
+    the default target), for every dataset of config["transfer"]."""
     targets = []
     for dataset in config["transfer"]:
         targets += [
             f"results/tables/{dataset}_transfer.csv",
             f"results/tables/{dataset}_transfer_summary.csv",
+            f"results/tables/{dataset}_headline.rst",
+            f"results/tables/{dataset}_headline.html",
             f"results/figures/{dataset}_rmsep_vs_n.png",
+            f"results/figures/{dataset}_ratio_to_best.png",
+            f"results/figures/{dataset}_coverage.png",
+        ]
+    if config["transfer"]:
+        targets += [
+            "results/tables/benchmarks_summary.csv",
+            "results/figures/benchmarks_summary.png",
         ]
     return targets
 

@@ -254,7 +254,7 @@ def read_benchmarks_summary(path: str | Path) -> list[dict]:
 
 
 def split_scheme(split: str) -> str:
-    """ "random:<seed>" -> "repeated"; a fixed split ("kennard_stone") is its own scheme."""
+    """Scheme of a split: "random:<seed>" -> "repeated"; a fixed split is its own scheme."""
     if split.startswith(RANDOM_SPLIT_PREFIX):
         if not split[len(RANDOM_SPLIT_PREFIX) :].isdigit():
             raise InputError(f"split {split!r}: expected 'random:<integer seed>'")

@@ -4,6 +4,7 @@ log = setup(snakemake)  # noqa: F821
 
 from spectralfm.results import combine, summarise  # noqa: E402
 
-rows = combine(list(snakemake.input), snakemake.output.table)  # noqa: F821
-summary = summarise(rows, snakemake.output.summary)  # noqa: F821
+sm = snakemake  # noqa: F821
+rows = combine(list(sm.input), sm.output.table)
+summary = summarise(rows, sm.output.summary, n_train=sm.params.n_train)
 log.info("%d rows, %d summary rows", len(rows), len(summary))
