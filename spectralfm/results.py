@@ -17,7 +17,8 @@ The summary (`summarise`) has one row per setting and evaluation scheme:
   variance of the R split means by (1/R + n_test/n_train) instead of 1/R:
   mean +- t(0.975, R-1) * sqrt((1/R + n_test/n_train) * s^2). n_test is read from the rows and
   n_train is the calibration size of a split (the `target_full` rows' n_transfer, or the value
-  passed in). Empty for fewer than two splits (the fixed split).
+  passed in); both are means over the splits, which differ only where reference values are
+  missing (integers otherwise). Empty for fewer than two splits (the fixed split).
 * The paired comparison. A cell is (dataset, pair, property, N, selection, scheme). Its reference
   `best_method` is the classical method (not `target_full`, not SpectralFM) with the lowest
   rmsep_mean. For every other method of the cell, on the splits (and seeds within a split) that it
@@ -113,17 +114,10 @@ SUMMARY_COLUMNS = [
     "wins",
     "n_paired",
 ]
-SUMMARY_INT_COLUMNS = {
-    "n_transfer",
-    "n_splits",
-    "n_runs",
-    "n_test",
-    "n_train",
-    "n_interval_runs",
-    "wins",
-    "n_paired",
-}
-SUMMARY_STR_COLUMNS = {*SUMMARY_KEYS, "best_method"} - SUMMARY_INT_COLUMNS
+SUMMARY_INT_COLUMNS = {"n_splits", "n_runs", "n_interval_runs", "wins", "n_paired"}
+# Means over splits, ints when integral (always, but where missing references shrink some splits)
+SUMMARY_COUNT_COLUMNS = {"n_transfer", "n_test", "n_train"}
+SUMMARY_STR_COLUMNS = {*SUMMARY_KEYS, "best_method"} - SUMMARY_INT_COLUMNS - SUMMARY_COUNT_COLUMNS
 
 BENCHMARK_COLUMNS = [
     *CELL_KEYS,
@@ -243,6 +237,10 @@ def read_summary(path: str | Path) -> list[dict]:
     rows = _read_csv(path, SUMMARY_COLUMNS, SUMMARY_INT_COLUMNS, SUMMARY_STR_COLUMNS)
     for row in rows:
         row["best_method"] = row["best_method"] or None
+        for key in SUMMARY_COUNT_COLUMNS:
+            if math.isnan(row[key]) and key != "n_train":
+                raise InputError(f"{path}: column {key!r} has an empty cell")
+            row[key] = None if math.isnan(row[key]) else _count(row[key])
     return rows
 
 
@@ -291,7 +289,7 @@ def _mean(values) -> float:
 
 
 def corrected_t_interval(
-    values, n_test: int, n_train: int, level: float = LEVEL
+    values, n_test: float, n_train: float, level: float = LEVEL
 ) -> tuple[float, float]:
     """Nadeau & Bengio's corrected resampled t interval for the mean of `values`, one per random
     split: mean +- t(level, R-1) * sqrt((1/R + n_test/n_train) * s^2), s^2 the sample variance.
@@ -337,48 +335,42 @@ def _paired_split_means(runs: dict, best_runs: dict) -> tuple[list[float], list[
     return mine, theirs
 
 
-def _calibration_sizes(rows: list[dict], n_train: int | None) -> dict[str, int]:
-    """Calibration size of the repeated random splits per dataset: the n_transfer of the
-    target_full rows (which use the whole calibration set, selection "none"), else `n_train`.
-    InputError when they disagree."""
-    found: dict[str, set[int]] = defaultdict(set)
+def _calibration_sizes(rows: list[dict]) -> dict[tuple, float]:
+    """Mean calibration size of the random splits per (dataset, source, target, property): the
+    n_transfer of the target_full rows, which use the whole calibration set (selection "none")."""
+    found: dict[tuple, dict[str, int]] = defaultdict(dict)
     for row in rows:
         if (
             row["method"] == REFERENCE_EXCLUDED
             and row["selection"] == "none"
             and split_scheme(row["split"]) == REPEATED
         ):
-            found[row["dataset"]].add(int(row["n_transfer"]))
-    sizes = {}
-    for dataset in sorted({row["dataset"] for row in rows}):
-        values = found.get(dataset, set())
-        if len(values) > 1:
-            raise InputError(
-                f"dataset {dataset}: target_full rows give several calibration sizes "
-                f"{sorted(values)} on the random splits"
-            )
-        if values and n_train is not None and n_train not in values:
-            raise InputError(
-                f"dataset {dataset}: n_train={n_train} given, but the target_full rows were "
-                f"calibrated on {values.pop()} samples"
-            )
-        if values:
-            sizes[dataset] = values.pop()
-        elif n_train is not None:
-            sizes[dataset] = int(n_train)
-    return sizes
+            key = (row["dataset"], row["source"], row["target"], row["property"])
+            found[key][row["split"]] = int(row["n_transfer"])
+    return {key: _mean(list(by_split.values())) for key, by_split in found.items()}
+
+
+def _count(value: float) -> int | float:
+    """A mean of counts: an int when it is one (the usual case), else the float."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def summarise(rows: list[dict], path: str | Path, n_train: int | None = None) -> list[dict]:
     """One summary row per (dataset, pair, property, method, N, selection, scheme), columns
     SUMMARY_COLUMNS (see the module docstring), written to `path` and returned.
 
-    `n_train`: calibration size of a random split, used for the corrected interval when there
-    are no target_full rows to read it from."""
+    `n_train`: calibration size of a random split, used for the corrected interval of a
+    (dataset, pair, property) without target_full rows to read it from."""
     groups: dict[tuple, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
-        scheme = split_scheme(row["split"])
-        key = tuple(row[c] for c in SUMMARY_KEYS[:-1]) + (scheme,)
+        named = {c: row[c] for c in SUMMARY_KEYS[:-1]}
+        named["scheme"] = split_scheme(row["split"])
+        if row["selection"] == "none":
+            # No standards: N is 0 or the whole calibration set (target_full), whose size can
+            # differ between random splits where references are missing. One group; its
+            # n_transfer is the mean over splits.
+            named["n_transfer"] = None
+        key = tuple(named[c] for c in SUMMARY_KEYS)
         runs = groups[key][row["split"]]
         if row["seed"] in runs:
             raise InputError(
@@ -386,24 +378,24 @@ def summarise(rows: list[dict], path: str | Path, n_train: int | None = None) ->
                 f"split {row['split']}, seed {row['seed']}"
             )
         runs[row["seed"]] = row
-    sizes = _calibration_sizes(rows, n_train)
+    sizes = _calibration_sizes(rows)
 
     def order(key: tuple) -> tuple:
         named = dict(zip(SUMMARY_KEYS, key, strict=True))
         return (
             *(named[c] for c in ("dataset", "source", "target", "property", "scheme")),
             named["selection"],
-            named["n_transfer"],
+            -1 if named["n_transfer"] is None else named["n_transfer"],
             method_order(named["method"]),
         )
 
     summary: dict[tuple, dict] = {}
     for key in sorted(groups, key=order):
-        summary[key] = _summarise_group(key, groups[key], sizes)
+        summary[key] = _summarise_group(key, groups[key], sizes.get(key[:4], n_train))
 
     cells: dict[tuple, list[tuple]] = defaultdict(list)
-    for key in summary:
-        cells[key[:4] + key[5:]].append(key)
+    for key, row in summary.items():
+        cells[tuple(row[c] for c in CELL_KEYS)].append(key)
     for members in cells.values():
         _compare(members, summary, groups)
 
@@ -412,7 +404,9 @@ def summarise(rows: list[dict], path: str | Path, n_train: int | None = None) ->
     return out
 
 
-def _summarise_group(key: tuple, runs: dict[str, dict[int, dict]], sizes: dict) -> dict:
+def _summarise_group(
+    key: tuple, runs: dict[str, dict[int, dict]], calibration_size: float | None
+) -> dict:
     named = dict(zip(SUMMARY_KEYS, key, strict=True))
     splits = sorted(runs, key=_split_order)
     all_rows = [runs[split][seed] for split in splits for seed in sorted(runs[split])]
@@ -420,21 +414,23 @@ def _summarise_group(key: tuple, runs: dict[str, dict[int, dict]], sizes: dict) 
         metric: [_mean([runs[split][s][metric] for s in sorted(runs[split])]) for split in splits]
         for metric in ["rmsep", *MEAN_METRICS]
     }
-    n_tests = {int(row["n_test"]) for row in all_rows}
-    if len(n_tests) != 1:
-        raise InputError(f"{named}: rows were scored on different test sizes {sorted(n_tests)}")
-    n_test = n_tests.pop()
+
+    def split_mean(column: str) -> int | float:
+        """Mean over splits of a count (e.g. n_test), an int when the count never varies."""
+        return _count(_mean([_mean([runs[sp][s][column] for s in runs[sp]]) for sp in splits]))
+
+    n_test = split_mean("n_test")
 
     n_train = None
     lo = hi = math.nan
     if named["scheme"] == REPEATED:
-        n_train = sizes.get(named["dataset"])
+        n_train = None if calibration_size is None else _count(calibration_size)
         if len(splits) >= 2:
             if n_train is None:
                 raise InputError(
-                    f"dataset {named['dataset']}: the corrected interval over random splits "
-                    "needs the calibration size; there are no target_full rows and no n_train "
-                    "was given"
+                    f"{named['dataset']} {named['source']}->{named['target']} "
+                    f"{named['property']}: the corrected interval over random splits needs the "
+                    "calibration size; there are no target_full rows and no n_train was given"
                 )
             lo, hi = corrected_t_interval(split_means["rmsep"], n_test, n_train)
 
@@ -442,6 +438,7 @@ def _summarise_group(key: tuple, runs: dict[str, dict[int, dict]], sizes: dict) 
     with_interval = [row for row in all_rows if _defined(row["picp90"]) and _defined(row["mpiw90"])]
     out = dict(named)
     out.update(
+        n_transfer=split_mean("n_transfer"),
         n_splits=len(splits),
         n_runs=len(all_rows),
         n_test=n_test,

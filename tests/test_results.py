@@ -173,8 +173,29 @@ def test_n_train_is_passed_in_when_there_are_no_target_full_rows(tmp_path):
     assert pds["rmsep_hi"] - pds["rmsep_mean"] == pytest.approx(
         T975[4] * math.sqrt((0.2 + 20 / 60) * 0.025)
     )
-    with pytest.raises(InputError, match="n_train=80"):
-        summarise(rows + target_full(5), tmp_path / "s.csv", n_train=80)
+    # The target_full rows, where there are some, give the calibration size actually used.
+    pds = by_method(summarise(rows + target_full(5), tmp_path / "s.csv", n_train=80))["pds"]
+    assert pds["n_train"] == 60
+
+
+def test_sizes_that_differ_between_splits_are_averaged(tmp_path):
+    # Missing reference values make test and calibration sets a little smaller on some splits.
+    values = [1.0, 1.2, 0.9, 1.1, 1.3]
+    rows = repeated("pds", values)
+    for r, n_test in zip(rows, [20, 19, 20, 18, 20], strict=True):
+        r["n_test"] = n_test
+    full = target_full(5)
+    for r, n_train in zip(full, [60, 58, 59, 60, 60], strict=True):
+        r["n_transfer"] = n_train
+    pds = by_method(summarise(rows + full, tmp_path / "s.csv"), method="pds")["pds"]
+    assert pds["n_test"] == pytest.approx(19.4) and pds["n_train"] == pytest.approx(59.4)
+    half = T975[4] * math.sqrt((0.2 + 19.4 / 59.4) * 0.025)
+    assert pds["rmsep_hi"] == pytest.approx(1.1 + half, rel=1e-12)
+    back = by_method(read_summary(tmp_path / "s.csv"), method="pds")["pds"]
+    assert back["n_test"] == pytest.approx(19.4)
+    # target_full: one row whatever the calibration size of each split, N its mean.
+    full_row = by_method(read_summary(tmp_path / "s.csv"), method="target_full")["target_full"]
+    assert (full_row["n_transfer"], full_row["n_splits"], full_row["n_test"]) == (59.4, 5, 20)
 
 
 def test_fixed_split_averages_selection_seeds_and_has_no_interval(tmp_path):
