@@ -18,9 +18,8 @@ import numpy as np
 
 from spectralfm.atomic import atomic_path
 from spectralfm.errors import InputError
-from spectralfm.preprocess import STRING_DTYPE, snv
+from spectralfm.preprocess import META_STRINGS, SpectraShardWriter, read_shard_meta, snv
 
-META_STRINGS = ("source", "modality", "sample_id")
 BLOCK_ROWS = 1024  # fixed: the random stream is drawn block by block, so this is part of the seed
 
 
@@ -86,30 +85,15 @@ def augment_shard(
             "augment_shard: need noise_snr_db > 0, baseline_drift >= 0 and shift_cm1 >= 0, got "
             f"{noise_snr_db}, {baseline_drift}, {shift_cm1}"
         )
+    meta = read_shard_meta(spectra_shard)
+    if meta.aug_copy is not None:
+        raise InputError(f"{spectra_shard}: already augmented (has /meta/aug_copy)")
     rng = shard_seed(seed, spectra_shard.name)
-    per_row = copies + 1
+    n, n_points, per_row = meta.n_rows, meta.n_points, copies + 1
+    copy_numbers = np.arange(per_row, dtype=np.int16)
     with h5py.File(spectra_shard, "r") as src:
-        for key in ("spectra", "axis", *(f"meta/{m}" for m in META_STRINGS)):
-            if key not in src:
-                raise InputError(f"{spectra_shard}: spectra shard lacks /{key}")
-        if "meta/aug_copy" in src:
-            raise InputError(f"{spectra_shard}: already augmented (has /meta/aug_copy)")
-        n, n_points = src["spectra"].shape
         with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as dst:
-            n_out = n * per_row
-            out_spectra = dst.create_dataset(
-                "spectra",
-                shape=(n_out, n_points),
-                dtype=np.float32,
-                chunks=(min(256, max(n_out, 1)), n_points),
-            )
-            out_axis = dst.create_dataset("axis", shape=(n_out, 2), dtype=np.float64)
-            meta = {m: src[f"meta/{m}"].asstr()[:] for m in META_STRINGS}
-            for m in META_STRINGS:
-                dst.create_dataset(
-                    f"meta/{m}", data=np.repeat(meta[m].astype(object), per_row), dtype=STRING_DTYPE
-                )
-            dst.create_dataset("meta/aug_copy", data=np.tile(np.arange(per_row, dtype=np.int16), n))
+            out = SpectraShardWriter(dst, n_points, augmented=True)
             for a in range(0, n, BLOCK_ROWS):
                 b = min(a + BLOCK_ROWS, n)
                 block = src["spectra"][a:b]
@@ -121,9 +105,12 @@ def augment_shard(
                     rows[:, k], axes[:, k] = augment_block(
                         block, block_axis, rng, noise_snr_db, baseline_drift, shift_cm1, (lo, hi)
                     )
-                out_spectra[a * per_row : b * per_row] = rows.reshape(-1, n_points)
-                out_axis[a * per_row : b * per_row] = axes.reshape(-1, 2)
-            dst.attrs["n_points"] = n_points
+                out.append(
+                    rows.reshape(-1, n_points),
+                    axes.reshape(-1, 2),
+                    {m: np.repeat(meta.strings[m][a:b], per_row) for m in META_STRINGS},
+                    np.tile(copy_numbers, b - a),
+                )
             dst.attrs["augmentation"] = json.dumps(
                 {
                     "copies": copies,

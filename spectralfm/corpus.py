@@ -31,10 +31,9 @@ import spectralfm
 from spectralfm.atomic import atomic_path
 from spectralfm.errors import InputError
 from spectralfm.leakage import BenchmarkFingerprints
-from spectralfm.preprocess import STRING_DTYPE
+from spectralfm.preprocess import META_STRINGS, STRING_DTYPE, read_shard_meta
 
 SPLITS = ("train", "val")
-META_STRINGS = ("source", "modality", "sample_id")
 CHUNK_ROWS = 256
 READ_BLOCK_ROWS = 4096
 BUCKET_ROWS = 8192  # a multiple of CHUNK_ROWS, so buckets start on chunk boundaries
@@ -63,28 +62,12 @@ def _row_hashes(spectra: np.ndarray, axis: np.ndarray) -> list[bytes]:
 
 
 def _read_shard_meta(path: Path) -> tuple[int, int, dict[str, np.ndarray]]:
-    """Validate a spectra shard's layout; return (rows, points, meta columns)."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"{path}: not a readable HDF5 spectra shard ({exc})") from exc
-    with f:
-        for key in ("spectra", "axis", *(f"meta/{m}" for m in META_STRINGS)):
-            if key not in f:
-                raise InputError(f"{path}: spectra shard lacks /{key}")
-        n, n_points = f["spectra"].shape
-        meta = {m: f[f"meta/{m}"].asstr()[:].astype(object) for m in META_STRINGS}
-        meta["aug_copy"] = (
-            f["meta/aug_copy"][:].astype(np.int16)
-            if "meta/aug_copy" in f
-            else np.zeros(n, dtype=np.int16)
-        )
-        if f["axis"].shape != (n, 2):
-            raise InputError(f"{path}: /axis has shape {f['axis'].shape}, expected ({n}, 2)")
-        for key, values in meta.items():
-            if len(values) != n:
-                raise InputError(f"{path}: /meta/{key} has {len(values)} rows, /spectra has {n}")
-    return n, n_points, meta
+    """A spectra shard's (rows, points, meta columns), aug_copy 0 for a shard never augmented."""
+    shard = read_shard_meta(path)
+    aug_copy = shard.aug_copy
+    if aug_copy is None:
+        aug_copy = np.zeros(shard.n_rows, dtype=np.int16)
+    return shard.n_rows, shard.n_points, {**shard.strings, "aug_copy": aug_copy}
 
 
 def _blocks(n: int, size: int):

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import ot
 import torch
 import torch.nn.functional as F
 
+from spectralfm.configdict import ConfigDict
 from spectralfm.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ _logged_reasons: set[str] = set()
 
 
 @dataclass
-class LossWeights:
+class LossWeights(ConfigDict):
     """Weights of the pretraining loss terms (0 switches a term off)."""
+
+    config_name = "loss weights"
 
     recon: float = 1.0
     smooth: float = 0.1
@@ -54,16 +57,12 @@ class LossWeights:
     ot: float = 0.1
     moe: float = 0.01
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> LossWeights:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError(f"loss weights: unknown keys {sorted(unknown)}; known {sorted(known)}")
-        return cls(**{k: float(v) for k, v in d.items()})
+    def __post_init__(self) -> None:
+        for f in fields(self):  # weights read from JSON/YAML may be ints
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"loss weights: {f.name}={value!r} is not a number")
+            setattr(self, f.name, float(value))
 
 
 def masked_reconstruction_loss(

@@ -1,4 +1,5 @@
-"""Resampling onto the model grid, SNV, quality control, and the parsed-shard -> spectra-shard stage.
+"""Resampling onto the model grid, SNV, quality control, the parsed-shard -> spectra-shard stage,
+and the spectra-shard HDF5 layout (its one definition; see `SpectraShardWriter`).
 
 Every spectrum is resampled onto `n_points` points uniform over its OWN range [min x, max x]; the
 range is kept per spectrum as (start, stop) so the model can place each point on the wavenumber
@@ -12,6 +13,8 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -22,12 +25,12 @@ from scipy.sparse import csr_matrix
 from spectralfm.atomic import atomic_path
 from spectralfm.errors import InputError
 from spectralfm.sources.record import SHARD_SCHEMA, list_column_rows
+from spectralfm.sources.record import quarantine_path as quarantine_beside
 
 N_POINTS = 2048
 MIN_POINTS = 32
 MIN_RANGE_CM1 = 50.0
 MODALITIES = ("raman", "ir", "nir")
-STRING_DTYPE = h5py.string_dtype("utf-8")
 # spectra interpolated per flat call: measured 2-3x faster at 32-64 than at 512+ (large
 # temporaries leave the cache and cost page faults on every allocation)
 SUB_BATCH = 64
@@ -37,6 +40,98 @@ MIN_SHARED = 8
 # spectra per sparse product: the transposed block and the product stay in cache (measured
 # 2.8 us/spectrum at 32 rows against 8+ at 512)
 SHARED_CHUNK = 32
+
+
+# ---- the spectra-shard layout
+# Written by process_shard (and augment_shard, with aug_copy), read by augment_shard and
+# corpus.build_corpus, all through this section:
+#   /spectra          float32 (N, n_points), chunked (SHARD_CHUNK_ROWS, n_points) for block reads
+#   /axis             float64 (N, 2): start/stop cm^-1 of each row's uniform grid
+#   /meta/source, /meta/modality, /meta/sample_id   UTF-8 strings (META_STRINGS)
+#   /meta/aug_copy    int16, augmented shards only: 0 = the original, k = its k-th copy
+#   attrs: n_points, plus whatever provenance the writing stage records
+META_STRINGS = ("source", "modality", "sample_id")
+STRING_DTYPE = h5py.string_dtype("utf-8")
+SHARD_CHUNK_ROWS = 256
+META_CHUNK_ROWS = 4096
+
+
+class SpectraShardWriter:
+    """Appends rows to a new spectra shard in `f` (an h5py.File open for writing)."""
+
+    def __init__(self, f: h5py.File, n_points: int, augmented: bool = False):
+        def column(name: str, width: int | None, dtype, chunk: int) -> h5py.Dataset:
+            shape = (0,) if width is None else (0, width)
+            maxshape = (None,) if width is None else (None, width)
+            chunks = (chunk,) if width is None else (chunk, width)
+            return f.create_dataset(
+                name, shape=shape, maxshape=maxshape, dtype=dtype, chunks=chunks
+            )
+
+        self.n_points, self.rows = n_points, 0
+        self.columns = {
+            "spectra": column("spectra", n_points, np.float32, SHARD_CHUNK_ROWS),
+            "axis": column("axis", 2, np.float64, META_CHUNK_ROWS),
+            **{m: column(f"meta/{m}", None, STRING_DTYPE, META_CHUNK_ROWS) for m in META_STRINGS},
+        }
+        if augmented:
+            self.columns["aug_copy"] = column("meta/aug_copy", None, np.int16, META_CHUNK_ROWS)
+        f.attrs["n_points"] = n_points
+
+    def append(
+        self,
+        spectra: np.ndarray,
+        axis: np.ndarray,
+        meta: Mapping[str, Sequence[str]],
+        aug_copy: Sequence[int] | None = None,
+    ) -> None:
+        """Rows (k, n_points) with their axis (k, 2), one meta string per row for each of
+        META_STRINGS and, in an augmented shard, their aug_copy numbers."""
+        values = {"spectra": spectra, "axis": axis, **{m: list(meta[m]) for m in META_STRINGS}}
+        if "aug_copy" in self.columns:
+            if aug_copy is None:
+                raise ValueError("augmented spectra shard: append needs aug_copy")
+            values["aug_copy"] = aug_copy
+        k = len(spectra)
+        if np.shape(spectra) != (k, self.n_points) or np.shape(axis) != (k, 2):
+            raise ValueError(f"spectra shard: rows {np.shape(spectra)}, axis {np.shape(axis)}")
+        if any(len(v) != k for v in values.values()):
+            raise ValueError(f"spectra shard: columns of {k} rows differ in length")
+        start, self.rows = self.rows, self.rows + k
+        for name, dataset in self.columns.items():
+            dataset.resize(self.rows, axis=0)
+            dataset[start : self.rows] = values[name]
+
+
+@dataclass(frozen=True)
+class SpectraShardMeta:
+    n_rows: int
+    n_points: int
+    strings: dict[str, np.ndarray]  # META_STRINGS -> object arrays of str, one per row
+    aug_copy: np.ndarray | None  # int16 per row; None: the shard is not augmented
+
+
+def read_shard_meta(path: str | Path) -> SpectraShardMeta:
+    """A spectra shard's shape and meta columns, its layout checked (InputError naming the file)."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 spectra shard ({exc})") from exc
+    with f:
+        for key in ("spectra", "axis", *(f"meta/{m}" for m in META_STRINGS)):
+            if key not in f:
+                raise InputError(f"{path}: spectra shard lacks /{key}")
+        n, n_points = f["spectra"].shape
+        if f["axis"].shape != (n, 2):
+            raise InputError(f"{path}: /axis has shape {f['axis'].shape}, expected ({n}, 2)")
+        strings = {m: f[f"meta/{m}"].asstr()[:].astype(object) for m in META_STRINGS}
+        aug_copy = f["meta/aug_copy"][:].astype(np.int16) if "meta/aug_copy" in f else None
+    columns = {**strings, **({} if aug_copy is None else {"aug_copy": aug_copy})}
+    for key, values in columns.items():
+        if len(values) != n:
+            raise InputError(f"{path}: /meta/{key} has {len(values)} rows, /spectra has {n}")
+    return SpectraShardMeta(n, n_points, strings, aug_copy)
 
 
 def _sorted_merged(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -337,16 +432,19 @@ def _record_reason(modality, source, sample_id, x, y) -> str | None:
 def process_shard(
     parsed_path: str | Path,
     out_path: str | Path,
-    quarantine_path: str | Path,
+    quarantine_path: str | Path | None = None,
     n_points: int = N_POINTS,
     batch_size: int = 1024,
 ) -> dict:
-    """Parsed shard (Parquet) -> spectra shard (HDF5, resampled + SNV) and a quarantine CSV.
+    """Parsed shard (Parquet) -> spectra shard (HDF5, resampled + SNV) and a quarantine CSV
+    (by default `<item>.quarantine.csv` beside `<item>.h5`, the naming of every stage).
 
     Streams the Parquet file in batches. The HDF5 and CSV are written atomically. Returns counts:
     {"read", "kept", "quarantined", "reasons": {category: n}}.
     """
     parsed_path = Path(parsed_path)
+    if quarantine_path is None:
+        quarantine_path = quarantine_beside(out_path)
     try:
         parquet = pq.ParquetFile(parsed_path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file
@@ -360,34 +458,16 @@ def process_shard(
     quarantined: list[tuple[str, str, str]] = []
     with atomic_path(out_path) as tmp_h5, atomic_path(quarantine_path) as tmp_csv:
         with h5py.File(tmp_h5, "w") as f:
-            chunk_rows = 256
-            ds_spectra = f.create_dataset(
-                "spectra",
-                shape=(0, n_points),
-                maxshape=(None, n_points),
-                dtype=np.float32,
-                chunks=(chunk_rows, n_points),
-            )
-            ds_axis = f.create_dataset(
-                "axis", shape=(0, 2), maxshape=(None, 2), dtype=np.float64, chunks=(4096, 2)
-            )
-            meta = {
-                name: f.create_dataset(
-                    f"meta/{name}", shape=(0,), maxshape=(None,), dtype=STRING_DTYPE, chunks=(4096,)
-                )
-                for name in ("source", "modality", "sample_id")
-            }
-            columns = ["x", "y", "modality", "source", "sample_id"]
+            shard = SpectraShardWriter(f, n_points)
+            columns = ["x", "y", *META_STRINGS]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
                 # x/y sliced from Arrow's flat buffers: no Python float lists
                 x_rows = list_column_rows(batch.column("x"))
                 y_rows = list_column_rows(batch.column("y"))
-                strings = {
-                    c: batch.column(c).to_pylist() for c in ("source", "modality", "sample_id")
-                }
+                strings = {c: batch.column(c).to_pylist() for c in META_STRINGS}
                 n = batch.num_rows
                 read += n
-                xs, ys, ids = [], [], []
+                xs, ys, kept_rows = [], [], []
                 for i in range(n):
                     src, mod = strings["source"][i], strings["modality"][i]
                     sid, x, y = strings["sample_id"][i], x_rows[i], y_rows[i]
@@ -398,28 +478,20 @@ def process_shard(
                         continue
                     xs.append(x)
                     ys.append(y)
-                    ids.append((src, mod, sid))
+                    kept_rows.append(i)
                 spectra, axis = resample_batch(xs, ys, n_points)
                 reasons = qc_reasons(xs, ys, spectra)
                 accept = np.array([r is None for r in reasons], dtype=bool)
-                for (src, _mod, sid), reason in zip(ids, reasons, strict=True):
+                for i, reason in zip(kept_rows, reasons, strict=True):
                     if reason is not None:
-                        quarantined.append((src, sid, reason))
+                        quarantined.append((strings["source"][i], strings["sample_id"][i], reason))
                         reasons_count[reason.split(":")[0]] += 1
-                k = int(accept.sum())
-                if k == 0:
+                if not accept.any():
                     continue
-                start = kept
-                kept += k
-                ds_spectra.resize(kept, axis=0)
-                ds_axis.resize(kept, axis=0)
-                ds_spectra[start:kept] = snv(spectra[accept])
-                ds_axis[start:kept] = axis[accept]
-                accepted_ids = [ids[i] for i in np.flatnonzero(accept)]
-                for col, name in enumerate(("source", "modality", "sample_id")):
-                    meta[name].resize(kept, axis=0)
-                    meta[name][start:kept] = [row[col] for row in accepted_ids]
-            f.attrs["n_points"] = n_points
+                accepted = [kept_rows[j] for j in np.flatnonzero(accept)]
+                meta = {m: [strings[m][i] for i in accepted] for m in META_STRINGS}
+                shard.append(snv(spectra[accept]), axis[accept], meta)
+            kept = shard.rows
             f.attrs["parsed_shard"] = parsed_path.name
             f.attrs["counts"] = json.dumps(
                 {"read": read, "kept": kept, "quarantined": len(quarantined)}

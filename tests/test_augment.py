@@ -4,7 +4,7 @@ import pytest
 
 from spectralfm.augment import augment_shard
 from spectralfm.errors import InputError
-from spectralfm.preprocess import STRING_DTYPE, resample_batch, snv
+from spectralfm.preprocess import SpectraShardWriter, resample_batch, snv
 
 
 def write_spectra_shard(path, shared_data, n=12):
@@ -14,12 +14,13 @@ def write_spectra_shard(path, shared_data, n=12):
     )[:n, 5:]
     x = 1e7 / np.arange(1100.0, 2499.0, 2.0)
     spectra, axis = resample_batch([x] * n, list(table))
+    meta = {
+        "source": ["local"] * n,
+        "modality": ["nir"] * n,
+        "sample_id": [f"d{i}" for i in range(n)],
+    }
     with h5py.File(path, "w") as f:
-        f["spectra"] = snv(spectra)
-        f["axis"] = axis
-        f.create_dataset("meta/source", data=["local"] * n, dtype=STRING_DTYPE)
-        f.create_dataset("meta/modality", data=["nir"] * n, dtype=STRING_DTYPE)
-        f.create_dataset("meta/sample_id", data=[f"d{i}" for i in range(n)], dtype=STRING_DTYPE)
+        SpectraShardWriter(f, spectra.shape[1]).append(snv(spectra), axis, meta)
     return path
 
 

@@ -1,11 +1,21 @@
 """The raw-file catalog and the code fingerprints that decide what reruns."""
 
+import hashlib
 import shutil
 
 import pytest
+import yaml
 
 from spectralfm import fingerprint
-from spectralfm.catalog import BENCHMARKS, benchmark_path, raw_file, source_items, source_raw_file
+from spectralfm.catalog import (
+    BENCHMARKS,
+    CORPUS_SOURCES,
+    benchmark_path,
+    check_sources,
+    raw_file,
+    source_items,
+    source_raw_file,
+)
 from spectralfm.errors import InputError
 
 
@@ -28,6 +38,7 @@ def test_source_files_round_trip_through_their_names():
         "uspto": {"chunks": [3]},
         "openspecy": {"files": ["raman_library.rds"]},
         "multimodal": {"files": ["multimodal_spectroscopic_dataset.zip"]},
+        "nirdata": {"files": ["OHPL_wheat.rda", "UCPH_wheat_kernels_NITSingleSeed.MAT"]},
     }
     for source, settings in config.items():
         for item in source_items(source, settings):
@@ -43,6 +54,45 @@ def test_unknown_files_are_clear_errors():
         raw_file("rruff", "nope.zip")
     with pytest.raises(InputError, match="sources.chembl"):
         source_raw_file("chembl", "part7")
+
+
+def test_each_source_block_is_checked_against_its_entry():
+    assert source_items("local", {"paths": {"dough": {"path": "d.csv", "x_units": "nm"}}}) == [
+        "dough"
+    ]
+    bad = [
+        ("chembl", {"parts": [3]}, r"sources\.chembl\.parts\.0: 3 is not one of \[1, 2\]"),
+        ("uspto", {"chunks": [1], "chunk": [2]}, r"sources\.uspto: Additional properties"),
+        ("rruff", {}, r"sources\.rruff: 'archives' is a required property"),
+        ("local", {"paths": {"x": {"modality": "nir"}}}, r"sources\.local\.paths\.x: 'path'"),
+        ("nirdata", {"files": ["chemometrics_NIR.rda"]}, r"sources\.nirdata\.files\.0"),
+        ("rruff", None, r"sources\.rruff: missing"),
+        ("nope", {}, "unknown corpus source 'nope'"),
+    ]
+    for source, settings, message in bad:
+        with pytest.raises(InputError, match=message):
+            source_items(source, settings)
+
+
+def test_the_shipped_configs_pass_the_source_schemas(repo):
+    blocks = [yaml.safe_load((repo / "config.yaml").read_text())["sources"]]
+    for overrides in sorted((repo / "profiles").glob("*/overrides.yaml")):
+        blocks.append(yaml.safe_load(overrides.read_text()).get("sources") or {})
+    for block in blocks:
+        check_sources(block)
+    with pytest.raises(InputError, match="unknown corpus source 'rruf'"):
+        check_sources({"rruf": {"archives": []}})
+
+
+def test_nirdata_files_are_the_mirrored_bytes(shared_data):
+    """Canonical raw URLs at the origin commits; the sha256 recorded matches the mirrored file."""
+    files = CORPUS_SOURCES["nirdata"].files
+    assert len(files) == 12
+    for name, raw in files.items():
+        assert raw.source == "nirdata" and raw.name == name
+        assert raw.url.startswith("https://raw.githubusercontent.com/")
+        data = (shared_data / "mirror" / "nirdata" / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == raw.sha256, name
 
 
 def test_fingerprint_changes_with_the_module_and_only_it(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from spectralfm.corpus import CorpusDataset, build_corpus, plot_examples, write_
 from spectralfm.datasets import load_benchmark
 from spectralfm.errors import InputError
 from spectralfm.leakage import BenchmarkFingerprints, benchmark_sets
-from spectralfm.preprocess import STRING_DTYPE, process_shard, snv
+from spectralfm.preprocess import SpectraShardWriter, process_shard, snv
 
 N_POINTS = 2048
 
@@ -40,14 +40,10 @@ def write_shard(path, source, modality, sample_ids, spectra=None, axis=None, aug
         spectra = snv(rng.normal(size=(n, N_POINTS)))
     if axis is None:
         axis = np.stack([rng.uniform(100, 500, n), rng.uniform(1500, 4000, n)], axis=1)
+    meta = {"source": [source] * n, "modality": [modality] * n, "sample_id": list(sample_ids)}
     with h5py.File(path, "w") as f:
-        f["spectra"] = spectra.astype(np.float32)
-        f["axis"] = axis
-        f.create_dataset("meta/source", data=[source] * n, dtype=STRING_DTYPE)
-        f.create_dataset("meta/modality", data=[modality] * n, dtype=STRING_DTYPE)
-        f.create_dataset("meta/sample_id", data=list(sample_ids), dtype=STRING_DTYPE)
-        if aug_copy is not None:
-            f["meta/aug_copy"] = np.asarray(aug_copy, dtype=np.int16)
+        shard = SpectraShardWriter(f, spectra.shape[1], augmented=aug_copy is not None)
+        shard.append(spectra.astype(np.float32), axis, meta, aug_copy)
     return path
 
 

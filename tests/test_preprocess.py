@@ -9,7 +9,14 @@ import pytest
 
 from spectralfm import preprocess
 from spectralfm.errors import InputError
-from spectralfm.preprocess import process_shard, qc_reasons, resample_batch, snv
+from spectralfm.preprocess import (
+    SpectraShardWriter,
+    process_shard,
+    qc_reasons,
+    read_shard_meta,
+    resample_batch,
+    snv,
+)
 from spectralfm.sources.record import SHARD_SCHEMA
 
 
@@ -124,7 +131,8 @@ def test_process_shard_writes_spectra_and_quarantine(tmp_path, shared_data):
     parsed = tmp_path / "local.parquet"
     write_parsed(parsed, records[:15] + bad + records[15:])
     out, quarantine = tmp_path / "local.h5", tmp_path / "local.quarantine.csv"
-    counts = process_shard(parsed, out, quarantine, batch_size=8)  # batches straddle bad rows
+    # batches straddle bad rows; the quarantine defaults to <item>.quarantine.csv beside the shard
+    counts = process_shard(parsed, out, batch_size=8)
     assert counts["read"] == 36 and counts["kept"] == 30 and counts["quarantined"] == 6
     assert counts["reasons"] == {
         "bad_modality": 1,
@@ -285,3 +293,23 @@ def test_resample_batch_empty_batch_and_batch_of_only_bad_spectra():
     ys = [np.ones(3), np.full(5, np.inf), np.ones(1)]
     spectra, axis = resample_batch(xs, ys, n_points=16)
     assert np.isnan(spectra).all() and np.isnan(axis).all()
+
+
+def test_spectra_shard_layout_round_trip_and_checks(tmp_path):
+    path = tmp_path / "s.h5"
+    meta = {"source": ["local", "local"], "modality": ["nir", "ir"], "sample_id": ["a", "b"]}
+    with h5py.File(path, "w") as f:
+        shard = SpectraShardWriter(f, 64, augmented=True)
+        shard.append(np.zeros((2, 64)), np.array([[1e3, 2e3], [5e2, 9e2]]), meta, [0, 1])
+        shard.append(
+            np.ones((1, 64)), np.array([[1e3, 2e3]]), {k: v[:1] for k, v in meta.items()}, [0]
+        )
+        with pytest.raises(ValueError, match="aug_copy"):
+            shard.append(np.ones((1, 64)), np.array([[1e3, 2e3]]), meta)
+    read = read_shard_meta(path)
+    assert (read.n_rows, read.n_points) == (3, 64)
+    assert list(read.strings["sample_id"]) == ["a", "b", "a"] and list(read.aug_copy) == [0, 1, 0]
+    with h5py.File(path, "a") as f:
+        del f["meta/modality"]
+    with pytest.raises(InputError, match="s.h5: spectra shard lacks /meta/modality"):
+        read_shard_meta(path)

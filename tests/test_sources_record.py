@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from spectralfm.catalog import CORPUS_SOURCES
 from spectralfm.errors import InputError
-from spectralfm.sources import READERS, read_source
+from spectralfm.sources import read_source, source_reader
 from spectralfm.sources.record import (
-    SOURCES,
     Rejected,
     SpectrumRecord,
     list_column_rows,
@@ -19,6 +19,7 @@ from spectralfm.sources.record import (
     read_parsed_shard,
     read_quarantine,
     sort_and_merge,
+    source_names,
     write_parsed_shard,
 )
 
@@ -54,6 +55,9 @@ def test_quarantine_is_always_written_even_when_empty(tmp_path):
     path = tmp_path / "shard.parquet"
     assert write_parsed_shard(path, []) == {"records": 0, "rejected": 0}
     assert quarantine_path(path).read_text().strip() == "source,item,reason"
+    # one naming for every stage: <item>.quarantine.csv beside <item>.parquet or <item>.h5
+    assert quarantine_path(path) == path.with_name(path.stem + ".quarantine.csv")
+    assert quarantine_path(tmp_path / "a.b.h5") == tmp_path / "a.b.quarantine.csv"
     assert read_quarantine(quarantine_path(path)) == []
     assert list(read_parsed_shard(path)) == []
 
@@ -131,7 +135,11 @@ def test_molecule_ids_are_stable_and_whitespace_insensitive():
 
 
 def test_registry_covers_every_source_and_refuses_unknown_input(tmp_path):
-    assert sorted(READERS) == sorted(SOURCES)
+    assert source_names() == tuple(CORPUS_SOURCES)
+    for name, entry in CORPUS_SOURCES.items():
+        # the parse rule fingerprints spectralfm.sources.<name>: the reader must live there
+        assert entry.reader.partition(":")[0] == f"spectralfm.sources.{name}"
+        assert callable(source_reader(name))
     with pytest.raises(InputError, match="'nope'"):
         read_source("nope", tmp_path)
     with pytest.raises(InputError, match="missing.zip"):

@@ -6,12 +6,12 @@ use ids 1..n_domains-1. `SpectralFM.forward(domain=None)` means every spectrum i
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
 import pywt
 
+from spectralfm.configdict import ConfigDict
 from spectralfm.errors import InputError
 
 # Sizes: tiny runs in seconds on a CPU (CI); base is the ~6.5M-parameter default; large ~35M.
@@ -53,7 +53,9 @@ EXPERT_TYPES = ("mlp", "kan")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigDict):
+    config_name = "model config"
+
     n_points: int = 2048  # input spectrum length (resampled over each spectrum's own range)
     patch_size: int = 32  # non-overlapping patches -> n_tokens = n_points // patch_size
     wavelet: str = "db4"
@@ -142,19 +144,6 @@ class ModelConfig:
             raise bad("lora_alpha", "must be > 0")
         if self.fno_modes > self.n_points // 2 + 1:
             raise bad("fno_modes", f"must be <= n_points // 2 + 1 = {self.n_points // 2 + 1}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        if not isinstance(data, dict):
-            raise InputError(f"model config: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"model config: unknown key(s) {unknown}")
-        return cls(**data)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:

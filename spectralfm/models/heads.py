@@ -1,9 +1,9 @@
-"""Output heads: masked spectral reconstruction (per token) and property regression (on z_chem)."""
+"""Output head of masked spectral reconstruction (per token). The property-regression head on z_chem
+is the shared MLP block (models/mlp.py)."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -16,15 +16,3 @@ class ReconstructionHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.proj(tokens).flatten(1)
-
-
-class RegressionHead(nn.Module):
-    """(B, d_z) -> (B, n_targets) through a small MLP."""
-
-    def __init__(self, d_z: int, hidden: int, n_targets: int):
-        super().__init__()
-        self.fc = nn.Linear(d_z, hidden)
-        self.proj = nn.Linear(hidden, n_targets)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(z)))

@@ -12,16 +12,7 @@ from torch import nn
 
 from spectralfm.models.config import ModelConfig
 from spectralfm.models.kan import KANExpert
-
-
-class MLPExpert(nn.Module):
-    def __init__(self, d_model: int, hidden: int):
-        super().__init__()
-        self.fc = nn.Linear(d_model, hidden)
-        self.proj = nn.Linear(hidden, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x)))
+from spectralfm.models.mlp import MLP
 
 
 class MixtureOfExperts(nn.Module):
@@ -33,7 +24,7 @@ class MixtureOfExperts(nn.Module):
             hidden = max(cfg.moe_hidden // cfg.kan_grid, 4)  # about the MLP expert's parameters
             experts = [KANExpert(cfg.d_model, hidden, cfg.kan_grid) for _ in range(cfg.moe_experts)]
         else:
-            experts = [MLPExpert(cfg.d_model, cfg.moe_hidden) for _ in range(cfg.moe_experts)]
+            experts = [MLP(cfg.d_model, cfg.moe_hidden) for _ in range(cfg.moe_experts)]
         self.experts = nn.ModuleList(experts)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,8 +20,9 @@ from spectralfm.errors import InputError
 from spectralfm.models.config import ModelConfig
 from spectralfm.models.embedding import WaveletEmbedding
 from spectralfm.models.fno import FNO1d
-from spectralfm.models.heads import ReconstructionHead, RegressionHead
+from spectralfm.models.heads import ReconstructionHead
 from spectralfm.models.lora import apply_lora
+from spectralfm.models.mlp import MLP
 from spectralfm.models.moe import MoEBlock
 from spectralfm.models.ssm import MambaBlock
 from spectralfm.models.transformer import TransformerBlock
@@ -41,7 +42,7 @@ class SpectralFM(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.vib = VIB(cfg.d_model, cfg.d_z)
         self.reconstruction = ReconstructionHead(cfg.d_model, cfg.patch_size)
-        self.regression = RegressionHead(cfg.d_z, cfg.regression_hidden, cfg.n_targets)
+        self.regression = MLP(cfg.d_z, cfg.regression_hidden, cfg.n_targets)
         self.domain_head = nn.Linear(cfg.d_z, cfg.n_domains)
         self.transfer = FNO1d(cfg.fno_width, cfg.fno_modes, cfg.fno_layers)
         if cfg.lora_rank > 0:

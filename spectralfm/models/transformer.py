@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectralfm.models.config import ModelConfig
+from spectralfm.models.mlp import MLP
 
 
 class SelfAttention(nn.Module):
@@ -38,23 +39,13 @@ class SelfAttention(nn.Module):
         return self.out_proj(y.transpose(1, 2).reshape(b, length, d))
 
 
-class MLP(nn.Module):
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model)
-        self.proj = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x)))
-
-
 class TransformerBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.d_model)
         self.attn = SelfAttention(cfg)
         self.norm2 = nn.LayerNorm(cfg.d_model)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg.d_model, cfg.mlp_ratio * cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,20 +2,19 @@
 
 Every reader takes a path (plus keyword options) and yields SpectrumRecord for each spectrum
 it could read and Rejected (with the reason) for each item it could not; a file unreadable as a
-whole raises spectralfm.errors.InputError naming it. write_parsed_shard stores both.
+whole raises spectralfm.errors.InputError naming it. write_parsed_shard stores both. Which reader
+serves which source is the `reader` of its entry in spectralfm.catalog.CORPUS_SOURCES, imported on
+first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
 
 from spectralfm.errors import InputError
-from spectralfm.sources.chembl import read_chembl
-from spectralfm.sources.local import read_local
-from spectralfm.sources.multimodal import read_multimodal
-from spectralfm.sources.openspecy import read_openspecy
 from spectralfm.sources.record import (
     Rejected,
     SpectrumRecord,
@@ -23,28 +22,26 @@ from spectralfm.sources.record import (
     read_quarantine,
     write_parsed_shard,
 )
-from spectralfm.sources.rruff import read_rruff
-from spectralfm.sources.uspto import read_uspto
 
-READERS: dict[str, Callable[..., Iterator[SpectrumRecord | Rejected]]] = {
-    "rruff": read_rruff,
-    "openspecy": read_openspecy,
-    "chembl": read_chembl,
-    "uspto": read_uspto,
-    "multimodal": read_multimodal,
-    "local": read_local,
-}
+Reader = Callable[..., Iterator[SpectrumRecord | Rejected]]
+
+
+def source_reader(source: str) -> Reader:
+    """The reader function registered for `source` (InputError for an unknown source)."""
+    from spectralfm.catalog import corpus_source  # the catalog may import from this package
+
+    module, _, function = corpus_source(source).reader.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def read_source(source: str, path: str | Path, **options) -> Iterator[SpectrumRecord | Rejected]:
     """The records of `path` read by the reader registered for `source`."""
-    if source not in READERS:
-        raise InputError(f"source {source!r}: unknown; expected one of {sorted(READERS)}")
+    reader = source_reader(source)
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder (source {source!r})")
     try:
-        return READERS[source](path, **options)
+        return reader(path, **options)
     except TypeError as exc:  # an option the reader does not take
         raise InputError(f"source {source!r}: bad options {sorted(options)}: {exc}") from exc
 
@@ -62,12 +59,12 @@ def parse_to_shard(source: str, paths: Iterable[str | Path], shard: str | Path, 
 
 __all__ = [
     "parse_to_shard",
-    "READERS",
     "InputError",
     "Rejected",
     "SpectrumRecord",
     "read_parsed_shard",
     "read_quarantine",
     "read_source",
+    "source_reader",
     "write_parsed_shard",
 ]

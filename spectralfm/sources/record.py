@@ -1,7 +1,8 @@
 """The spectrum record every source reader yields, and the parsed-shard files that hold them.
 
-A parsed shard is one Parquet file (columns x, y, modality, source, sample_id, metadata) plus a
-sibling quarantine table `<shard>.quarantine.csv` listing every item a reader refused and why.
+A parsed shard `<item>.parquet` is one Parquet file (columns x, y, modality, source, sample_id,
+metadata) plus a sibling quarantine table `<item>.quarantine.csv` (`quarantine_path`, the naming of
+every stage's quarantine) listing every item a reader refused and why.
 Both are written to temporary names and renamed, the quarantine first: a shard that exists is
 always complete and always has its quarantine beside it.
 """
@@ -16,6 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,6 @@ import pyarrow.parquet as pq
 from spectralfm.errors import InputError
 
 MODALITIES = ("raman", "ir", "nir")
-SOURCES = ("rruff", "openspecy", "chembl", "uspto", "multimodal", "local")
 QUARANTINE_SUFFIX = ".quarantine.csv"
 QUARANTINE_FIELDS = ("source", "item", "reason")
 
@@ -41,12 +42,21 @@ SHARD_SCHEMA = pa.schema(
 )
 
 
+@cache
+def source_names() -> tuple[str, ...]:
+    """The corpus sources, as registered in spectralfm.catalog.CORPUS_SOURCES (imported on first
+    use: the catalog imports the benchmark readers, which may import from this package)."""
+    from spectralfm.catalog import CORPUS_SOURCES
+
+    return tuple(CORPUS_SOURCES)
+
+
 @dataclass
 class SpectrumRecord:
     x: np.ndarray  # wavenumber in cm^-1 (float64), any order as read
     y: np.ndarray  # absorbance-like intensities
     modality: str  # "raman" | "ir" | "nir"
-    source: str  # one of SOURCES
+    source: str  # one of source_names()
     sample_id: str  # stable: the same physical sample/molecule gets the same id everywhere
     metadata: dict = field(default_factory=dict)  # JSON-serialisable
 
@@ -60,9 +70,9 @@ class SpectrumRecord:
             raise InputError(
                 f"spectrum {self.sample_id!r}: modality {self.modality!r} not in {MODALITIES}"
             )
-        if self.source not in SOURCES:
+        if self.source not in source_names():
             raise InputError(
-                f"spectrum {self.sample_id!r}: source {self.source!r} not in {SOURCES}"
+                f"spectrum {self.sample_id!r}: source {self.source!r} not in {source_names()}"
             )
         if not self.sample_id:
             raise InputError(f"spectrum from {self.source}: empty sample_id")
@@ -132,10 +142,12 @@ def json_metadata(metadata: dict, where: str) -> str:
 
 
 def quarantine_path(shard_path: str | os.PathLike) -> Path:
+    """The quarantine table beside a shard, for every stage: `<folder>/<item>.quarantine.csv` for
+    the parsed shard `<item>.parquet` and for the spectra shard `<item>.h5` alike."""
     shard_path = Path(shard_path)
     if shard_path.name.endswith(QUARANTINE_SUFFIX):
         return shard_path
-    return shard_path.with_name(shard_path.name + QUARANTINE_SUFFIX)
+    return shard_path.with_name(shard_path.stem + QUARANTINE_SUFFIX)
 
 
 def _temporary_sibling(path: Path) -> Path:

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from spectralfm.configdict import ConfigDict
 from spectralfm.errors import InputError
 from spectralfm.losses import LossWeights, pretrain_loss
 from spectralfm.models.config import ModelConfig
@@ -72,7 +73,9 @@ class PretrainInterrupted(RuntimeError):
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(ConfigDict):
+    config_name = "train config"
+
     steps: int = 10_000
     batch_size: int = 64  # per rank
     lr: float = 3e-4
@@ -107,17 +110,6 @@ class PretrainConfig:
             raise InputError(f"train config: mask_ratio={self.mask_ratio} must be in (0, 1)")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise InputError(f"train config: min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError(f"train config: unknown key(s) {unknown}")
-        return cls(**d)
 
 
 # ---------------------------------------------------------------- data
