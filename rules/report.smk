@@ -39,7 +39,7 @@ rule table:
         n_train=lambda wildcards: config["transfer"][wildcards.dataset].get(
             "n_calibration"
         ),
-        code=code_fingerprint("spectralfm.results"),
+        code=script_code("table.py"),
     script:
         "../workflow_scripts/table.py"
 
@@ -62,7 +62,7 @@ rule headline:
     params:
         n=HEADLINE_N,
         selection=HEADLINE_SELECTION,
-        code=code_fingerprint("spectralfm.results"),
+        code=script_code("headline.py"),
     script:
         "../workflow_scripts/headline.py"
 
@@ -81,7 +81,7 @@ rule figure_rmsep:
     conda:
         "../envs/transfer.yaml"
     params:
-        code=code_fingerprint("spectralfm.figures", "spectralfm.results"),
+        code=script_code("figure_rmsep.py"),
     script:
         "../workflow_scripts/figure_rmsep.py"
 
@@ -100,7 +100,7 @@ rule figure_ratio:
     conda:
         "../envs/transfer.yaml"
     params:
-        code=code_fingerprint("spectralfm.figures", "spectralfm.results"),
+        code=script_code("figure_ratio.py"),
     script:
         "../workflow_scripts/figure_ratio.py"
 
@@ -119,7 +119,7 @@ rule figure_coverage:
     conda:
         "../envs/transfer.yaml"
     params:
-        code=code_fingerprint("spectralfm.figures", "spectralfm.results"),
+        code=script_code("figure_coverage.py"),
     script:
         "../workflow_scripts/figure_coverage.py"
 
@@ -150,6 +150,6 @@ rule benchmarks_summary:
     params:
         n_values=BENCHMARK_N_VALUES,
         datasets=list(config["transfer"]),
-        code=code_fingerprint("spectralfm.figures", "spectralfm.results"),
+        code=script_code("benchmarks_summary.py"),
     script:
         "../workflow_scripts/benchmarks_summary.py"

@@ -1,6 +1,6 @@
 rule transfer:
     """All experiments of one classical method on one instrument pair
-    (properties x N x selection x seeds)."""
+    (properties x splits x N x selection x seeds)."""
     input:
         benchmark_inputs,
     output:
@@ -17,7 +17,13 @@ rule transfer:
     params:
         source=lambda wildcards: slug_pair(wildcards.pair)[0],
         target=lambda wildcards: slug_pair(wildcards.pair)[1],
-        protocol=protocol_params,
+        split=protocol_value("split"),
+        n_calibration=protocol_value("n_calibration"),
+        repeats=protocol_value("repeats", 0),
+        properties=protocol_value("properties"),
+        n_transfer=protocol_value("n_transfer"),
+        selection=protocol_value("selection"),
+        seeds=protocol_value("seeds"),
         method_params=method_params,
         code=method_fingerprint,
     script:
@@ -25,7 +31,7 @@ rule transfer:
 
 
 rule transfer_spectralfm:
-    """SpectralFM rows: LoRA fine-tuning on the same protocol and splits as the classical methods.
+    """SpectralFM rows: fine-tuning on the same protocol, splits and pool as the classical methods.
     `spectralfm_scratch` reads only the architecture from the pretraining output (random weights).
     """
     input:
@@ -50,7 +56,13 @@ rule transfer_spectralfm:
     params:
         source=lambda wildcards: slug_pair(wildcards.pair)[0],
         target=lambda wildcards: slug_pair(wildcards.pair)[1],
-        protocol=protocol_params,
+        split=protocol_value("split"),
+        n_calibration=protocol_value("n_calibration"),
+        repeats=protocol_value("repeats", 0),
+        properties=protocol_value("properties"),
+        n_transfer=protocol_value("n_transfer"),
+        selection=protocol_value("selection"),
+        seeds=protocol_value("seeds"),
         method_params=method_params,
         code=method_fingerprint,
     script:

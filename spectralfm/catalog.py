@@ -51,6 +51,10 @@ class Benchmark:
     instruments: tuple[str, ...]
     files: dict[str, list[BenchmarkFile]] = field(default_factory=dict)  # format -> inputs
     properties: tuple[str, ...] = ()
+    # wavelengths each instrument records (as the files hold them; a test checks the readers
+    # agree): planning refuses a Savitzky-Golay window longer than a pair's spectra with it
+    channels: dict[str, int] = field(default_factory=dict)
+    ranges_nm: dict[str, tuple[float, float]] = field(default_factory=dict)  # first, last nm
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -58,6 +62,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         instruments=("m5", "mp5", "mp6"),
         files={"mat": [BenchmarkFile(CORN_ZIP, member="corn.mat", sha256=CORN_MAT_SHA256)]},
         properties=("moisture", "oil", "protein", "starch"),
+        channels={"m5": 700, "mp5": 700, "mp6": 700},
+        ranges_nm=dict.fromkeys(("m5", "mp5", "mp6"), (1100.0, 2498.0)),
     ),
     "tablet": Benchmark(
         instruments=("1", "2"),
@@ -73,18 +79,43 @@ BENCHMARKS: dict[str, Benchmark] = {
             ],
         },
         properties=("weight", "hardness", "assay"),
+        channels={"1": 650, "2": 650},
+        ranges_nm=dict.fromkeys(("1", "2"), (600.0, 1898.0)),
     ),
     # IDRC 2016 shoot-out: manufacturer A units A1-A4 (730-1100 nm) and one B unit (570-1100 nm)
     "wheat": Benchmark(
         instruments=tuple(WHEAT_XLSX),
         files={"xlsx": [BenchmarkFile(raw) for raw in WHEAT_XLSX.values()]},
         properties=("protein",),
+        channels={"A1": 741, "A2": 741, "A3": 741, "A4": 741, "B": 1061},
+        ranges_nm={
+            **dict.fromkeys(("A1", "A2", "A3", "A4"), (730.0, 1100.0)),
+            "B": (570.0, 1100.0),
+        },
     ),
     # Chaix (2020): seven handheld/micro spectrometers on 60 sugarcane samples, different ranges
     "sugarcane": Benchmark(
         instruments=SUGARCANE_INSTRUMENTS,
         files={"csv": [BenchmarkFile(raw) for raw in SUGARCANE_CSV.values()]},
         properties=("ts", "cp", "adf", "ivomd"),
+        channels={
+            "F750": 231,
+            "MicroNIR1700": 125,
+            "MicroNIR2200": 125,
+            "NIRONE2.2": 201,
+            "NIRscanNano": 228,
+            "SCiO": 331,
+            "TellSpec": 256,
+        },
+        ranges_nm={
+            "F750": (450.0, 1140.0),
+            "MicroNIR1700": (908.1, 1676.2),
+            "MicroNIR2200": (1158.8, 2169.4),
+            "NIRONE2.2": (1750.0, 2150.0),
+            "NIRscanNano": (901.028503, 1700.838339),
+            "SCiO": (740.0, 1070.0),
+            "TellSpec": (900.878296, 1700.416504),
+        },
     ),
 }
 

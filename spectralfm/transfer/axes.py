@@ -64,6 +64,30 @@ def overlap(axis_a, axis_b) -> tuple[float, float]:
     return float(max(a[0], b[0])), float(min(a[-1], b[-1]))
 
 
+def check_ranges(
+    range_master: tuple[float, float],
+    range_target: tuple[float, float],
+    min_overlap_fraction: float = MIN_OVERLAP_FRACTION,
+    pair_label: str | None = None,
+    ranges: str | None = None,
+) -> None:
+    """InputError (naming the pair and both ranges) when two ranges (lo, hi) overlap by less
+    than `min_overlap_fraction` of the narrower one. The workflow checks configured pairs with
+    it at planning time, from the ranges in the catalog; common_grid checks the same on axes."""
+    label = pair_label or "master vs target"
+    (m0, m1), (t0, t1) = range_master, range_target
+    ranges = ranges or f"master {m0:g}-{m1:g} nm, target {t0:g}-{t1:g} nm"
+    lo, hi = max(m0, t0), min(m1, t1)
+    if hi <= lo:
+        raise InputError(f"{label}: the instruments share no wavelength range ({ranges})")
+    narrower = min(m1 - m0, t1 - t0)
+    if hi - lo < min_overlap_fraction * narrower:
+        raise InputError(
+            f"{label}: the overlap {lo:g}-{hi:g} nm is {100 * (hi - lo) / narrower:.0f}% of the "
+            f"narrower range, below the {100 * min_overlap_fraction:.0f}% required ({ranges})"
+        )
+
+
 def common_grid(
     axis_master,
     axis_target,
@@ -83,14 +107,8 @@ def common_grid(
         return m.copy()
     lo, hi = overlap(m, t)
     ranges = f"master {_span(m)}, target {_span(t)}"
-    if hi <= lo:
-        raise InputError(f"{label}: the instruments share no wavelength range ({ranges})")
+    check_ranges((m[0], m[-1]), (t[0], t[-1]), min_overlap_fraction, label, ranges)
     narrower = min(m[-1] - m[0], t[-1] - t[0])
-    if hi - lo < min_overlap_fraction * narrower:
-        raise InputError(
-            f"{label}: the overlap {lo:g}-{hi:g} nm is {100 * (hi - lo) / narrower:.0f}% of the "
-            f"narrower range, below the {100 * min_overlap_fraction:.0f}% required ({ranges})"
-        )
     tol = _EDGE_RTOL * narrower  # never more than resample() tolerates on either axis
     inside_m = m[(m >= lo - tol) & (m <= hi + tol)]
     inside_t = t[(t >= lo - tol) & (t <= hi + tol)]

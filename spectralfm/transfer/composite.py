@@ -28,14 +28,17 @@ class CorrectedMasterTransfer(TunedTransferMethod):
         """`task` is already preprocessed with `spec`; `cache` is shared by the candidates of
         one sub-fit, so the master model of a preprocessing is fitted once."""
         settings = {k: params.get(k, getattr(self, k)) for k in self.correction_params}
-        if self.paired:
-            correction = self.correction(**settings).fit(task.X_target_std, task.X_master_std)
-        else:
-            if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
-                raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
-            correction = self.correction(**settings).fit(task.X_target_unlabeled, task.X_master)
+        correction = self._fit_correction(task, spec, settings, cache)
         if self.corrects_master:
             path = pls_path(correction.transform(task.X_master), task.y, self._k_max())
         else:
             path = master_path(task, spec, self._k_max(), cache)
         return lambda X: path(correction.transform(X))
+
+    def _fit_correction(self, task, spec: str, settings: dict, cache: dict):
+        """The correction with `settings`, fitted on this sub-fit's (preprocessed) task."""
+        if self.paired:
+            return self.correction(**settings).fit(task.X_target_std, task.X_master_std)
+        if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
+            raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
+        return self.correction(**settings).fit(task.X_target_unlabeled, task.X_master)

@@ -67,6 +67,9 @@ def relaxed_difference_factors(Xs: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarr
     p x p matrix (p is the number of wavelengths, often 10x the number of spectra).
     """
     ns, nt = len(Xs), len(Xt)
+    if Xs.shape[1] <= ns + nt:  # few columns (DIPLS.fit works in a basis): D itself is small
+        L, G = np.linalg.eigh(Xs.T @ Xs / (ns - 1) - Xt.T @ Xt / (nt - 1))
+        return G, np.abs(L)
     M = np.vstack([Xs / np.sqrt(ns - 1), Xt / np.sqrt(nt - 1)])
     sign = np.concatenate([np.ones(ns), -np.ones(nt)])
     Q, R = np.linalg.qr(M.T)  # Q: p x r, r = min(p, ns + nt)
@@ -147,6 +150,11 @@ class DIPLS(RegressorMixin, BaseEstimator):
         Xs = Xs - self.x_mean_source_
         Xt = Xt - self.x_mean_target_
         y = y - self.y_mean_
+        # Every weight, loading and regression vector lies in the row space of the centred
+        # [Xs; Xt] (w is built from Xs'y and |C_s - C_t|, both there), so the fit runs exactly in
+        # an orthonormal basis B of it: r <= n_s + n_t coordinates instead of p wavelengths.
+        basis, _ = np.linalg.qr(np.vstack([Xs, Xt]).T)  # (p, r)
+        Xs, Xt = Xs @ basis, Xt @ basis
         scale = np.linalg.norm(Xs) * np.linalg.norm(y) + 1e-300
 
         W, Ps, Pt, c, gap = [], [], [], [], []
@@ -158,7 +166,7 @@ class DIPLS(RegressorMixin, BaseEstimator):
             tss, ttt = ts @ ts, tt @ tt
             ps = Xs.T @ ts / tss
             # A weight orthogonal to all target variation leaves nothing to deflate there.
-            pt = Xt.T @ tt / ttt if ttt > 0 else np.zeros(p)
+            pt = Xt.T @ tt / ttt if ttt > 0 else np.zeros(Xt.shape[1])
             ci = (y @ ts) / tss
             Xs = Xs - np.outer(ts, ps)
             Xt = Xt - np.outer(tt, pt)
@@ -171,18 +179,16 @@ class DIPLS(RegressorMixin, BaseEstimator):
         if not W:
             raise InputError("DIPLS.fit y: constant reference values, nothing to regress")
 
-        self.x_weights_ = np.array(W).T
-        self.x_loadings_source_ = np.array(Ps).T
-        self.x_loadings_target_ = np.array(Pt).T
+        self.x_weights_ = basis @ np.array(W).T
+        self.x_loadings_source_ = basis @ np.array(Ps).T
+        self.x_loadings_target_ = basis @ np.array(Pt).T
         self.y_loadings_ = np.array(c)
         self.discrepancy_ = np.array(gap)
         self.n_components_ = len(W)
-        self.coef_path_ = np.column_stack(
+        W, Ps = np.array(W).T, np.array(Ps).T  # in the basis: (P'W) is the same there
+        self.coef_path_ = basis @ np.column_stack(
             [
-                self.x_weights_[:, :k]
-                @ np.linalg.solve(
-                    self.x_loadings_source_[:, :k].T @ self.x_weights_[:, :k], self.y_loadings_[:k]
-                )
+                W[:, :k] @ np.linalg.solve(Ps[:, :k].T @ W[:, :k], self.y_loadings_[:k])
                 for k in range(1, self.n_components_ + 1)
             ]
         )
@@ -220,8 +226,10 @@ class DIPLSTransfer(TunedTransferMethod):
     uses_unlabeled: ClassVar[bool] = True
     TUNABLE: ClassVar[dict[str, tuple]] = {"domain_weight": (0.1, 1.0, 10.0, 100.0)}
 
+    # max_components 6: each di-PLS component solves an eigenproblem of the pooled rank; the
+    # latent-variable count is still chosen inside fit, within 1..6.
     def __init__(self, domain_weight="auto", preprocessing="auto", master_components="auto",
-                 max_components: int = 10, cv: int = 5):  # fmt: skip
+                 max_components: int = 6, cv: int = 5):  # fmt: skip
         self.domain_weight = domain_weight
         self.preprocessing = preprocessing
         self.master_components = master_components

@@ -7,6 +7,7 @@ broadening of a few channels is corrected with few parameters per window. Edge w
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -29,13 +30,14 @@ def window_indices(n_features: int, half_width: int) -> tuple[np.ndarray, np.nda
 
 def window_pls(blocks: np.ndarray, targets: np.ndarray, n_components: int | None) -> np.ndarray:
     """PLS1 regression vectors of every window at once: blocks (p, N, w) centred, targets (p, N)
-    centred -> (p, w). NIPALS with the rotations r_a = w_a - sum_b r_b (p_b . w_a), so no
+    centred -> (k, p, w), the vectors of the 1..k component models (k = n_components, or fewer
+    when the windows' rank is smaller; later entries then repeat the last). NIPALS with the rotations r_a = w_a - sum_b r_b (p_b . w_a), so no
     per-window linear-algebra call is needed (hundreds of tiny LAPACK calls dominate otherwise)."""
     if n_components is None or int(n_components) < 1:
         raise InputError(f"PDS n_components={n_components!r}: 'pls' needs an integer >= 1")
     E, f = blocks.copy(), targets.copy()
     coef = np.zeros(blocks.shape[::2])
-    rotations, loadings = [], []
+    rotations, loadings, path = [], [], []
     for _ in range(min(int(n_components), blocks.shape[1] - 1, blocks.shape[2])):
         w = np.einsum("pnw,pn->pw", E, f)
         size = np.linalg.norm(w, axis=1, keepdims=True)
@@ -50,10 +52,12 @@ def window_pls(blocks: np.ndarray, targets: np.ndarray, n_components: int | None
             r -= r_b * np.sum(p_b * w, axis=1, keepdims=True)
         rotations.append(r)
         loadings.append(load)
-        coef += r * q[:, None]
+        coef = coef + r * q[:, None]
+        path.append(coef)
         E -= t[:, :, None] * load[:, None, :]
         f -= q[:, None] * t
-    return coef
+    path += [coef] * (int(n_components) - len(path))
+    return np.stack(path)
 
 
 class PDS(TransformerMixin, BaseEstimator):
@@ -86,11 +90,13 @@ class PDS(TransformerMixin, BaseEstimator):
         blocks = np.transpose((Xt - mean_t)[:, self.index_], (1, 0, 2)) * self.valid_[:, None, :]
         targets = (Xm - mean_m).T[:, :, None]  # (p, N, 1)
         if self.regularization == "pls":
-            coef = window_pls(blocks, targets[:, :, 0], self.n_components)
+            self.coef_path_ = window_pls(blocks, targets[:, :, 0], self.n_components) * self.valid_
+            coef = self.coef_path_[-1]
         else:
             coef = regularised_lstsq(blocks, targets, self.regularization, self.alpha,
                                      self.n_components)[:, :, 0]  # fmt: skip
         self.coef_ = coef * self.valid_
+        self.mean_target_, self.mean_master_ = mean_t, mean_m
         self.offset_ = mean_m - np.einsum("pw,pw->p", mean_t[self.index_], self.coef_)
         self.n_features_in_ = p
         return self
@@ -101,6 +107,18 @@ class PDS(TransformerMixin, BaseEstimator):
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise InputError(f"PDS.transform: expected shape (n, {self.n_features_in_}), got {X.shape}")  # fmt: skip
         return np.einsum("npw,pw->np", X[:, self.index_], self.coef_) + self.offset_
+
+    def with_components(self, n_components: int) -> PDS:
+        """The same windows with `n_components` <= the fitted count ('pls' only): its model
+        is the fitted path's k-th entry, so a grid over n_components costs one fit."""
+        check_is_fitted(self, "coef_path_")
+        other = copy.copy(self)
+        other.n_components = n_components
+        other.coef_ = self.coef_path_[int(n_components) - 1]
+        other.offset_ = self.mean_master_ - np.einsum(
+            "pw,pw->p", self.mean_target_[self.index_], other.coef_
+        )
+        return other
 
     def transformation_matrix(self) -> np.ndarray:
         """The banded (p, p) matrix F with transform(X) = X @ F + offset_ (for inspection)."""
@@ -118,8 +136,20 @@ class PDSTransfer(CorrectedMasterTransfer):
     name: ClassVar[str] = "pds"
     correction = PDS
     correction_params = ("window", "regularization", "alpha", "n_components")
-    TUNABLE: ClassVar[dict[str, tuple]] = {"window": (1, 2, 3, 5), "n_components": (1, 2, 3)}
+    TUNABLE: ClassVar[dict[str, tuple]] = {"window": (1, 2, 3, 5), "n_components": (1, 2)}
     min_standards = 2
+
+    def _fit_correction(self, task, spec: str, settings: dict, cache: dict):
+        if settings["regularization"] != "pls":
+            return super()._fit_correction(task, spec, settings, cache)
+        # one windowed PLS path per window serves every n_components of the grid
+        key = ("pds", spec, settings["window"])
+        if key not in cache:
+            widest = max(self.TUNABLE["n_components"] + (settings["n_components"],))
+            cache[key] = PDS(**{**settings, "n_components": widest}).fit(
+                task.X_target_std, task.X_master_std
+            )
+        return cache[key].with_components(settings["n_components"])
 
     def __init__(self, window="auto", n_components="auto", regularization: str = "pls",
                  alpha: float = 1e-3, preprocessing="auto", master_components="auto",

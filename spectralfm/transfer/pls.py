@@ -63,7 +63,51 @@ def pls1_path(X, y, k_max: int) -> tuple[np.ndarray, np.ndarray, float]:
     if len(X) == 0:
         raise InputError("X: no samples to fit PLS on")
     with _one_blas_thread():
+        if len(X) < X.shape[1]:  # spectra: fewer samples than wavelengths
+            return _kernel_path(X, y, k_max)
         return _nipals_path(X, y, k_max)
+
+
+def _kernel_path(X: np.ndarray, y: np.ndarray, k_max: int):
+    """pls1_path through the n x n kernel K = Xc Xc' (Lindgren, Geladi & Wold 1993): the same
+    NIPALS components, each costing O(n^2) instead of O(n p).
+
+    With E_a the deflated spectra and f_a the deflated y, E_a' f_a = Xc' f_a (f_a is orthogonal
+    to the earlier scores), so w_a is Xc' f_a normalised, the score t_a = K_a f_a / sqrt(f_a' K_a
+    f_a) with K_a = E_a E_a' deflated as Q K_a Q (Q = I - t t'/t't), and the regression vectors
+    are coef_k = Xc' F_k (T_k' K F_k)^-1 T_k' y (T_k' K F_k is upper triangular, like P'W)."""
+    x_mean, y_mean = X.mean(axis=0), float(y.mean())
+    Xc, f = X - x_mean, y - y_mean
+    K = Xc @ Xc.T
+    n = len(X)
+    T, F = np.zeros((n, k_max)), np.zeros((n, k_max))
+    Ka = K.copy()
+    x_size, y_size = np.sqrt(max(np.trace(K), 0.0)), np.linalg.norm(f)
+    n_comp = 0
+    for a in range(k_max):
+        if np.linalg.norm(f) <= _EXHAUSTED * y_size:
+            break
+        Kf = Ka @ f
+        size2 = f @ Kf  # |E_a' f_a|^2
+        if size2 <= 0.0:
+            break
+        t = Kf / np.sqrt(size2)
+        tt = t @ t
+        if np.sqrt(tt) <= _EXHAUSTED * x_size:
+            break
+        T[:, a], F[:, a] = t, f
+        f = f - (f @ t / tt) * t
+        Kt = Ka @ t
+        Ka = Ka - (np.outer(t, Kt) + np.outer(Kt, t)) / tt + np.outer(t, t) * ((t @ Kt) / tt**2)
+        n_comp = a + 1
+    coefs = np.zeros((X.shape[1], k_max))
+    if n_comp:
+        M = T[:, :n_comp].T @ K @ F[:, :n_comp]
+        Ty = T[:, :n_comp].T @ (y - y_mean)
+        Q = np.triu(np.tile(Ty[:, None], (1, n_comp)))
+        coefs[:, :n_comp] = Xc.T @ (F[:, :n_comp] @ solve_triangular(M, Q, lower=False))
+        coefs[:, n_comp:] = coefs[:, n_comp - 1 : n_comp]
+    return coefs, x_mean, y_mean
 
 
 def _nipals_path(X: np.ndarray, y: np.ndarray, k_max: int):
