@@ -117,9 +117,11 @@ def main() -> None:
         f"shard {shard_mb:.0f} MB"
     )
     if not args.keep:
+        from spectralfm.sources.record import quarantine_path
+
         database.unlink()
         shard.unlink()
-        shard.with_name(shard.name + ".quarantine.csv").unlink(missing_ok=True)
+        quarantine_path(shard).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ rule parse:
         parse_input,
     output:
         shard="results/parsed/{source}/{item}.parquet",
-        quarantine="results/parsed/{source}/{item}.parquet.quarantine.csv",
+        quarantine="results/parsed/{source}/{item}.quarantine.csv",
     log:
         "logs/parse/{source}/{item}.log",
     benchmark:
@@ -17,10 +17,10 @@ rule parse:
         "../envs/data.yaml"
     params:
         options=parse_options,
-        code=lambda wildcards: code_fingerprint(
-            "spectralfm.sources.record",
-            "spectralfm.sources.units",
-            f"spectralfm.sources.{wildcards.source}",
+        # + the source's reader module, imported by name at run time (spectralfm.catalog)
+        code=lambda wildcards: script_fingerprint(
+            SCRIPTS / "parse.py",
+            corpus_source(wildcards.source).reader.partition(":")[0],
         ),
     script:
         "../workflow_scripts/parse.py"
@@ -40,7 +40,7 @@ rule spectra:
     conda:
         "../envs/data.yaml"
     params:
-        code=code_fingerprint("spectralfm.preprocess"),
+        code=script_code("spectra.py"),
     script:
         "../workflow_scripts/spectra.py"
 
@@ -56,8 +56,13 @@ rule augment:
     conda:
         "../envs/data.yaml"
     params:
-        augment=config["augment"],
-        code=code_fingerprint("spectralfm.augment", "spectralfm.preprocess"),
+        copies=config["augment"]["copies"],
+        noise_snr_db=config["augment"]["noise_snr_db"],
+        baseline_drift=config["augment"]["baseline_drift"],
+        shift_cm1=config["augment"]["shift_cm1"],
+        scale_range=config["augment"]["scale_range"],
+        seed=config["augment"]["seed"],
+        code=script_code("augment.py"),
     script:
         "../workflow_scripts/augment.py"
 
@@ -68,7 +73,7 @@ rule corpus:
         unpack(exclusion_inputs),
         shards=[f"results/augmented/{s}/{i}.h5" for s, i in corpus_shards()],
         quarantine=[
-            f"results/parsed/{s}/{i}.parquet.quarantine.csv"
+            f"results/parsed/{s}/{i}.quarantine.csv"
             for s, i in corpus_shards()
         ]
         + [f"results/spectra/{s}/{i}.quarantine.csv" for s, i in corpus_shards()],
@@ -94,6 +99,6 @@ rule corpus:
         val_fraction=config["corpus"]["val_fraction"],
         seed=config["corpus"]["seed"],
         exclude=config["corpus"]["exclude_benchmarks"],
-        code=code_fingerprint("spectralfm.corpus", "spectralfm.leakage"),
+        code=script_code("corpus.py"),
     script:
         "../workflow_scripts/corpus.py"

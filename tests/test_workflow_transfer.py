@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import shutil
 import zipfile
 
 import pytest
 from workflow_helpers import mirror_with, snakemake, write_config
 
-from spectralfm.transfer.protocol import ROW_COLUMNS
+from spectralfm.results import ROW_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
@@ -19,9 +21,10 @@ SMALL_CORN = {
             "pairs": ["m5->mp5", "m5->mp6"],
             "properties": ["moisture", "protein"],
             "n_transfer": [5, 10],
+            "repeats": 2,
             "selection": ["kennard_stone", "random"],
             "seeds": [0, 1],
-            "methods": ["no_transfer", "target_full", "pds", "sbc"],
+            "methods": ["no_transfer", "target_full", "pds", "sbc", "coral"],
         }
     }
 }
@@ -30,6 +33,10 @@ SMALL_CORN = {
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -50,37 +57,68 @@ def corn_run(tmp_path_factory, shared_data):
 def test_corn_table_rows_and_columns(corn_run):
     rows = _rows(corn_run / "results/tables/corn_transfer.csv")
     assert list(rows[0]) == ROW_COLUMNS
-    # per pair and property: no_transfer 1 + target_full 1 + (pds, sbc) x N(2) x (KS 1 + random 2)
-    assert len(rows) == 2 * 2 * (1 + 1 + 2 * 2 * 3)
+    # per pair and property: no_transfer and target_full once per split (fixed + 2 random); pds,
+    # sbc, coral x N(2) x (KS 1 + random 2 seeds) on the fixed split, x (KS 1 + random 1) per
+    # random split
+    per_method = 2 * 3 + 2 * 2 * 2
+    assert len(rows) == 2 * 2 * (3 + 3 + 3 * per_method)
+    assert {r["split"] for r in rows} == {"kennard_stone", "random:0", "random:1"}
     assert {r["n_test"] for r in rows} == {"20"}
     by = {
-        (
-            r["source"],
-            r["target"],
-            r["property"],
-            r["method"],
-            r["n_transfer"],
-            r["selection"],
-            r["seed"],
-        ): r
+        (r["source"], r["target"], r["property"], r["method"], r["split"], r["n_transfer"],
+         r["selection"], r["seed"]): r
         for r in rows
-    }
-    no_transfer = float(by[("m5", "mp5", "moisture", "no_transfer", "0", "none", "0")]["rmsep"])
-    target_full = float(by[("m5", "mp5", "moisture", "target_full", "60", "none", "0")]["rmsep"])
-    pds10 = float(by[("m5", "mp6", "protein", "pds", "10", "kennard_stone", "0")]["rmsep"])
+    }  # fmt: skip
+    ks = "kennard_stone"
+    no_transfer = float(by[("m5", "mp5", "moisture", "no_transfer", ks, "0", "none", "0")]["rmsep"])
+    target_full = float(
+        by[("m5", "mp5", "moisture", "target_full", ks, "60", "none", "0")]["rmsep"]
+    )
+    pds10 = float(by[("m5", "mp6", "protein", "pds", ks, "10", ks, "0")]["rmsep"])
     assert no_transfer > 1.0
-    assert target_full <= 0.12
-    assert pds10 <= 0.15
+    assert target_full <= 0.15
+    assert pds10 <= 0.2
+    # what each row records: the chosen preprocessing and settings, the unlabeled pool's size
+    for r in rows:
+        params = json.loads(r["params"])
+        assert "master_components" in params and r["preprocessing"]
+        assert int(r["unlabeled"]) == (60 - int(r["n_transfer"]) if r["method"] == "coral" else 0)
+    # intervals: undefined (empty) below 9 standards, defined at N=10
+    pds = [r for r in rows if r["method"] == "pds"]
+    assert all(r["picp90"] == "" for r in pds if r["n_transfer"] == "5")
+    assert all(r["picp90"] != "" and float(r["mpiw90"]) > 0 for r in pds if r["n_transfer"] == "10")
 
 
 def test_corn_summary_figure_and_logs(corn_run):
     assert (corn_run / "results/figures/corn_rmsep_vs_n.png").stat().st_size > 10_000
     summary = _rows(corn_run / "results/tables/corn_transfer_summary.csv")
-    random_pds = [r for r in summary if r["method"] == "pds" and r["selection"] == "random"]
-    assert random_pds and all(r["n_runs"] == "2" for r in random_pds)
+    repeated = [r for r in summary if r["scheme"] == "repeated" and r["method"] == "pds"]
+    assert repeated and all(r["n_splits"] == "2" for r in repeated)
+    assert all(r["rmsep_lo"] != "" and float(r["rmsep_lo"]) <= float(r["rmsep_mean"])
+               for r in repeated)  # fmt: skip
+    assert {r["best_method"] for r in summary if r["best_method"]} <= {"pds", "sbc", "coral"}
     logs = list((corn_run / "logs/transfer").rglob("*.log"))
-    assert len(logs) == 2 * 4
+    assert len(logs) == 2 * 5
     assert (corn_run / "resources/extracted/eigenvector/corn.mat").is_file()
+
+
+def test_identical_runs_give_identical_tables(corn_run, shared_data):
+    """A rerun of a transfer job (and so of the table) writes byte-identical files: no timings
+    or other run-dependent values in them."""
+    table = corn_run / "results/tables/corn_transfer.csv"
+    part = corn_run / "results/transfer/corn/m5-to-mp6/sbc.csv"
+    before = _sha256(table), _sha256(part)
+    snakemake(
+        corn_run,
+        "--cores",
+        "2",
+        "--forcerun",
+        "results/transfer/corn/m5-to-mp6/sbc.csv",
+        "--",
+        "results/tables/corn_transfer.csv",
+        mirror=shared_data / "mirror",
+    )
+    assert (_sha256(table), _sha256(part)) == before
 
 
 def test_nothing_to_do_after_a_finished_run(corn_run, shared_data):
@@ -141,34 +179,35 @@ def test_unknown_pair_is_rejected(tmp_path):
     )
 
 
-def test_missing_property_names_the_file(tmp_path, shared_data):
-    write_config(
-        tmp_path,
-        {
-            "transfer": {
-                "corn": {
-                    "pairs": ["m5->mp5"],
-                    "properties": ["fibre"],
-                    "n_transfer": [5],
-                    "selection": ["kennard_stone"],
-                    "seeds": [0],
-                    "methods": ["pds"],
-                }
-            }
-        },
-    )
-    out = snakemake(
-        tmp_path,
-        "--cores",
-        "1",
-        "results/tables/corn_transfer.csv",
-        mirror=shared_data / "mirror",
-        check=False,
-    )
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"transfer": {"corn": {"properties": ["protien"]}}},
+         ["transfer.corn.properties", "protien", "moisture, oil, protein, starch"]),
+        ({"methods": {"pds": {"windw": 3}}}, ["methods.pds", "windw", "window"]),
+        ({"methods": {"pds": {"regularization": "auto"}}},
+         ["methods.pds.regularization", "'auto' is not available"]),
+        ({"methods": {"epo": {"preprocessing": "snv+magic"}}},
+         ["methods.epo.preprocessing", "unknown step 'magic'"]),
+        ({"methods": {"epo": {"preprocessing": "snv++sg1"}}},
+         ["methods.epo.preprocessing", "empty step"]),
+        ({"methods": {"epo": {"preprocessing": "sg1(14,2)"}}},
+         ["methods.epo.preprocessing", "must be odd"]),
+        ({"methods": {"epo": {"preprocessing": "sg1(801,2)"}}},
+         ["methods.epo.preprocessing", "longer than the spectrum (700"]),
+        ({"transfer": {"corn": {"repeats": 0}}}, ["repeats", "minimum"]),
+        ({"transfer": {"sugarcane": {"pairs": ["NIRONE2.2->SCiO"]}}},
+         ["transfer.sugarcane.pairs", "NIRONE2.2->SCiO", "1750-2150", "740-1070"]),
+    ],
+)  # fmt: skip
+def test_bad_config_is_refused_before_any_job(tmp_path, overrides, words):
+    write_config(tmp_path, overrides)
+    out = snakemake(tmp_path, "-n", "results/tables/corn_transfer.csv", check=False)
+    text = out.stdout + out.stderr
     assert out.returncode != 0
-    log = (tmp_path / "logs/transfer/corn/m5-to-mp5/pds.log").read_text()
-    assert "fibre" in log and "corn.mat" in log and "moisture" in log
-    assert not (tmp_path / "results/transfer/corn/m5-to-mp5/pds.csv").exists()
+    for word in words:
+        assert word in text, (word, text[-3000:])
+    assert not (tmp_path / "results").exists()
 
 
 def test_corrupted_corn_member_fails_checksum_and_leaves_nothing(tmp_path, shared_data):

@@ -8,8 +8,9 @@ Three table methods share one estimator:
   given, else ``ModelConfig.preset(model_preset)``), randomly initialised, no LoRA, and every
   parameter trained (see ``spectralfm.training.finetune`` for why).
 * ``spectralfm_ttt``: ``spectralfm`` followed by test-time training of the normalisation layers
-  on the unlabeled target-instrument calibration spectra ``task.X_target_cal`` (the transfer
-  standards ``task.X_target_std`` when the task has none). Their labels are never read. With
+  on the protocol's unlabeled target pool ``task.X_target_unlabeled`` (the same pool, under the
+  same rule, as CORAL and di-PLS: target spectra of calibration samples that are not standards,
+  never a test sample's; the transfer standards when the task has none). With
   ``ttt_restandardize`` (default) the head's feature standardiser is then re-estimated on those
   same unlabeled target spectra (AdaBN-style); on corn with a barely pretrained tiny model this
   matters more than the norm-layer adaptation itself.
@@ -71,13 +72,6 @@ class SpectralFMTransfer(TransferMethod):
     needs_standards: ClassVar[bool] = True
     uses_pretrained_weights: ClassVar[bool] = True
     ttt_by_default: ClassVar[bool] = False
-    # What a fit runs besides this module: its transfer jobs rerun when any of these change.
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "spectralfm.models",
-        "spectralfm.training",
-        "spectralfm.losses",
-        "spectralfm.preprocess",
-    )
 
     def __init__(
         self,
@@ -194,7 +188,7 @@ class SpectralFMTransfer(TransferMethod):
             pairs=(xms.to(device), ams.to(device), xts.to(device), ats.to(device)),
         )
         if self._do_ttt:
-            unlabeled = task.X_target_cal if task.X_target_cal is not None else task.X_target_std
+            unlabeled = task.X_target_unlabeled if task.n_unlabeled else task.X_target_std
             xu, au = prep(unlabeled, "target spectra for TTT")
             with deterministic(self.seed):
                 self.ttt_ = adapt_norm_layers(
@@ -211,8 +205,16 @@ class SpectralFMTransfer(TransferMethod):
         model.eval()
         self.model_ = model
         self.wavelengths_nm_ = wl
+        # What the table records: the model's own input normalisation, and its settings.
+        self.preprocessing_ = "model_input(snv)"
+        self.params_ = {
+            k: v for k, v in self.get_params().items() if k not in ("pretrained", "device")
+        }
         self.n_features_in_ = len(wl)
         return self
+
+    def chosen_params_json(self) -> str:
+        return json.dumps(self.params_, sort_keys=True, separators=(",", ":"))
 
     def predict(self, X_target) -> np.ndarray:
         if not hasattr(self, "model_"):
@@ -244,6 +246,5 @@ class SpectralFMTTT(SpectralFMTransfer):
 
     name: ClassVar[str] = "spectralfm_ttt"
     ttt_by_default: ClassVar[bool] = True
+    uses_unlabeled: ClassVar[bool] = True
 
-
-FOUNDATION_METHODS = (SpectralFMTransfer, SpectralFMScratch, SpectralFMTTT)
