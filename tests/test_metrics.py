@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spectralfm.errors import InputError
-from spectralfm.metrics import conformal_halfwidth, interval_metrics, regression_metrics
+from spectralfm.metrics import interval_metrics, regression_metrics
 
 
 def test_regression_metrics_known_values():
@@ -31,30 +31,41 @@ def test_sep_rpd_slope_against_definitions():
     assert m["rmsep"] ** 2 == pytest.approx(m["bias"] ** 2 + m["sep"] ** 2 * 49 / 50)
 
 
-def test_conformal_rank_and_small_n():
-    residuals = np.arange(1.0, 20.0)  # n = 19: rank ceil(20 * 0.9) = 18
-    assert conformal_halfwidth(-residuals, alpha=0.1) == 18.0
-    assert conformal_halfwidth(np.ones(8), alpha=0.1) == math.inf  # rank 9 > 8
-    assert conformal_halfwidth(np.ones(9), alpha=0.1) == 1.0
-    assert conformal_halfwidth(np.empty(0)) == math.inf
+def test_interval_metrics_with_finite_bounds():
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    lo = np.array([-1.0, 1.0, 2.5, 0.0])  # inside (bounds count), on lo, below lo, inside
+    hi = np.array([1.0, 1.5, 3.0, 3.0])  # ..., ..., ..., on hi
+    picp, mpiw = interval_metrics(y, lo, hi)
+    assert picp == 0.75
+    assert mpiw == pytest.approx(np.mean([2.0, 0.5, 0.5, 3.0]))
+    # a zero-width interval at the value covers it
+    assert interval_metrics([2.0], [2.0], [2.0]) == (1.0, 0.0)
+    assert interval_metrics([[1.0], [5.0]], [[0.0], [0.0]], [[2.0], [2.0]]) == (0.5, 2.0)
+
+
+def test_interval_metrics_are_undefined_for_infinite_bounds():
+    y = np.array([0.0, 1.0, 2.0])
+    for lo, hi in (
+        (np.full(3, -np.inf), np.full(3, np.inf)),
+        (np.array([-1.0, 0.0, -np.inf]), np.array([1.0, 2.0, 3.0])),  # one bound is enough
+        (np.zeros(3), np.array([1.0, np.inf, 3.0])),
+    ):
+        picp, mpiw = interval_metrics(y, lo, hi)
+        assert math.isnan(picp) and math.isnan(mpiw)
 
 
 def test_conformal_intervals_reach_nominal_coverage():
+    """Split-conformal bounds built by hand (rank ceil((n + 1)(1 - alpha)) of the absolute
+    calibration residuals) cover at the nominal rate, scored by interval_metrics."""
     rng = np.random.default_rng(42)
     coverages = []
     for _ in range(2000):
         cal = rng.standard_t(df=3, size=30)  # heavy tails: the guarantee is distribution-free
         test = rng.standard_t(df=3, size=30)
-        h = conformal_halfwidth(cal, alpha=0.1)
-        coverages.append(interval_metrics(test, np.zeros(30), h)[0])
+        h = np.sort(np.abs(cal))[math.ceil(31 * 0.9) - 1]
+        coverages.append(interval_metrics(test, np.full(30, -h), np.full(30, h))[0])
     # exact expectation is ceil(31 * 0.9) / 31 = 0.903
     assert 0.89 < np.mean(coverages) < 0.92
-
-
-def test_interval_metrics():
-    picp, mpiw = interval_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0], 1.0)
-    assert picp == 0.5 and mpiw == 2.0
-    assert interval_metrics([5.0], [0.0], math.inf) == (1.0, math.inf)
 
 
 def test_bad_input_raises_input_error():
@@ -63,6 +74,23 @@ def test_bad_input_raises_input_error():
     with pytest.raises(InputError):
         regression_metrics([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(InputError):
-        conformal_halfwidth([1.0, 2.0], alpha=1.5)
-    with pytest.raises(InputError):
-        interval_metrics([1.0], [1.0], -1.0)
+        regression_metrics([], [])
+    with pytest.raises(InputError, match="upper bound below"):
+        interval_metrics([1.0], [1.0], [-1.0])  # lo > hi
+    with pytest.raises(InputError, match="upper bound below"):
+        interval_metrics([1.0, 2.0], [0.0, 3.0], [2.0, 2.5])  # one row is enough
+    with pytest.raises(InputError, match="NaN"):
+        interval_metrics([1.0], [np.nan], [2.0])
+    with pytest.raises(InputError, match="lengths"):
+        interval_metrics([1.0, 2.0], [0.0, 0.0], [1.0])
+    with pytest.raises(InputError, match="lengths"):
+        interval_metrics([], [], [])
+
+
+def test_regression_metrics_undefined_quantities_are_nan():
+    m = regression_metrics([2.0], [2.5])  # one sample: no spread, no sep
+    assert m["rmsep"] == pytest.approx(0.5) and m["bias"] == pytest.approx(0.5)
+    assert all(math.isnan(m[k]) for k in ("r2", "sep", "rpd", "slope"))
+    m = regression_metrics([3.0, 3.0, 3.0], [2.0, 3.0, 4.0])  # constant y: r2 and slope undefined
+    assert math.isnan(m["r2"]) and math.isnan(m["slope"])
+    assert m["sep"] == pytest.approx(1.0)
