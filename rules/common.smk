@@ -7,28 +7,37 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The library lives beside this workflow; DAG planning uses it without installing it.
-sys.path.insert(0, workflow.basedir)
+# The library lives beside this workflow; DAG planning uses it without installing it. The root is
+# found from this file, so a Snakefile elsewhere that includes this workflow plans with it too.
+WORKFLOW_ROOT = Path(str(workflow.current_basedir)).parent
+sys.path.insert(0, str(WORKFLOW_ROOT))
 from spectralfm.catalog import (  # noqa: E402
     BENCHMARKS,
     benchmark_path,
+    corpus_source,
     raw_file,
     source_items,
     source_raw_file,
 )
 from spectralfm.download import MIRROR_ENV  # noqa: E402
-from spectralfm.fingerprint import code_fingerprint  # noqa: E402
-from spectralfm.transfer import METHODS  # noqa: E402
+from spectralfm.fingerprint import code_fingerprint, script_fingerprint  # noqa: E402
+from spectralfm.transfer.registry import method_module  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Where bytes come from never changes them (checksums are verified), so the mirror is handed to jobs
-# through the environment, not as a param: switching mirrors reruns nothing.
+# through the environment, not as a param: switching mirrors reruns nothing. config data.mirror wins
+# over SPECTRALFM_MIRROR. Local jobs inherit this process's environment; `envvars:` also passes it to
+# executors that do not. It is declared only when set: `envvars:` stops the run on an unset variable.
 if config["data"].get("mirror"):
     mirror = str(config["data"]["mirror"])
     if "://" not in mirror:
         mirror = str(Path(mirror).resolve())
     os.environ[MIRROR_ENV] = mirror
+if os.environ.get(MIRROR_ENV):
+
+    envvars:
+        MIRROR_ENV,
 
 
 def parse_pair(dataset, pair):
@@ -141,24 +150,23 @@ def exclusion_inputs(wildcards):
     }
 
 
-# ---- transfer
-# Modules every transfer job runs, whatever the method; a method adds its own module.
-TRANSFER_CORE_MODULES = (
-    "spectralfm.datasets",
-    "spectralfm.metrics",
-    "spectralfm.transfer.base",
-    "spectralfm.transfer.pls",
-    "spectralfm.transfer.selection",
-    "spectralfm.transfer.protocol",
-)
+# ---- code fingerprints (spectralfm/fingerprint.py): the spectralfm modules a rule's script runs,
+# derived from the import statements. The `code` param of every rule; Snakemake reruns on a change.
+SCRIPTS = WORKFLOW_ROOT / "workflow_scripts"
+
+
+def script_code(script_name):
+    """The code fingerprint of a rule whose script's imports are all it runs ('table.py')."""
+    return script_fingerprint(SCRIPTS / script_name)
 
 
 def method_fingerprint(wildcards):
-    """Core modules + the method's own module (+ what it declares it runs, e.g. the model code)."""
-    method = METHODS[wildcards.method]
-    return code_fingerprint(
-        *TRANSFER_CORE_MODULES, method.__module__, *getattr(method, "code_modules", ())
-    )
+    """The transfer script's modules and the method's own module (imported by name at run time,
+    so not seen in the script), each with what it imports."""
+    return script_fingerprint(SCRIPTS / "transfer.py", method_module(wildcards.method))
+
+
+# ---- transfer
 
 
 def protocol_params(wildcards):

@@ -1,3 +1,8 @@
+# Downloads and extraction carry no code fingerprint: their outputs are bytes checked against
+# published or pinned checksums (or, where a publisher gives none, recorded in the manifest), so no
+# edit of the downloader can change them, and editing it must not fetch gigabytes again.
+
+
 rule download:
     """One raw file from its canonical URL or the mirror: resumable, retried, checksum-verified."""
     output:

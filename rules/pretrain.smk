@@ -1,16 +1,6 @@
 # SpectralFM pretraining on the corpus. On a cluster: --profile profiles/slurm sends this job to a GPU
 # partition with the resources below (edit them in config.yaml: pretrain.resources).
 
-MODEL_MODULES = (
-    "spectralfm.models",
-    "spectralfm.losses",
-    "spectralfm.training.pretrain",
-    "spectralfm.training.checkpoint",
-    "spectralfm.training.schedule",
-    "spectralfm.training.ddp",
-    "spectralfm.corpus",
-)
-
 
 rule pretrain:
     """Masked spectral reconstruction + VIB/domain/OT/MoE terms; checkpoints and resumes (SIGUSR1/
@@ -39,9 +29,11 @@ rule pretrain:
         mem_mb=config["pretrain"]["resources"]["mem_mb"],
         runtime=config["pretrain"]["resources"]["runtime"],
     params:
-        model=config["model"],
+        preset=config["model"]["preset"],
+        model_overrides={k: v for k, v in config["model"].items() if k != "preset"},
+        # the PretrainConfig fields (spectralfm/training/pretrain.py), which checks the keys
         train=config["pretrain"]["train"],
         gpus=config["pretrain"]["resources"]["gpu"],
-        code=code_fingerprint(*MODEL_MODULES),
+        code=script_code("pretrain.py"),
     script:
         "../workflow_scripts/pretrain.py"

@@ -3,7 +3,10 @@
 import re
 import tomllib
 
+import rule_scripts
 import yaml
+
+from spectralfm import fingerprint
 
 # conda-forge names of PyPI packages
 CONDA_NAMES = {"matplotlib-base": "matplotlib", "pytorch": "torch", "pot": "pot"}
@@ -56,3 +59,49 @@ def test_every_rule_has_conda_env_and_log(repo):
             assert "\n    log:" in body, f"{smk.name}: rule {name} has no log"
             env = re.search(r"conda:\s*\n\s*\"\.\./(envs/[^\"]+)\"", body)
             assert env and (repo / env.group(1)).is_file(), f"rule {name}: env file missing"
+
+
+# ---- every rule's job against its own env (rule -> script -> env as Snakemake parses the rules)
+
+# Third-party modules the library imports that no env must provide, with the reason.
+OPTIONAL_IMPORTS = {
+    "wandb": "only with pretrain.train.wandb: true; not a dependency (install it to use it)",
+    "jsonschema": "spectralfm.catalog checks source settings while planning (Snakemake's env)",
+}
+
+
+def test_every_script_rule_has_an_env():
+    rules = rule_scripts.script_rules()
+    assert rules
+    for rule in rules:
+        assert rule.conda is not None and rule.conda.is_file(), f"rule {rule.name}: no conda env"
+
+
+def test_every_job_imports_only_what_its_env_provides():
+    """Each rule's script (its module-level imports) and every spectralfm module its job may run,
+    imported in an interpreter that refuses every top-level module its conda env does not provide:
+    envs/*.yaml checked against the code, without conda."""
+    problems = []
+    for name, probe in rule_scripts.job_imports().items():
+        env = probe.rule.conda.relative_to(rule_scripts.REPO)
+        problems += [
+            f"rule {name} ({env}): {what}: {error}" for what, error in probe.failures.items()
+        ]
+    assert not problems, "\n".join(problems)
+
+
+def test_imports_inside_functions_are_provided_by_the_env_too():
+    """What the import probe cannot run: imports inside functions (a reader's `import jcamp`),
+    read from the sources of every module a rule's job may run."""
+    problems = []
+    for rule in rule_scripts.script_rules():
+        allowed = rule_scripts.env_modules(rule.conda)
+        for module in rule.modules:
+            path = fingerprint.source_file(module)
+            for name in sorted(rule_scripts.top_level_imports(path) - allowed):
+                if name not in OPTIONAL_IMPORTS:
+                    problems.append(
+                        f"rule {rule.name}: {module} imports {name}, which "
+                        f"{rule.conda.relative_to(rule_scripts.REPO)} does not provide"
+                    )
+    assert not problems, "\n".join(problems)

@@ -6,7 +6,6 @@ log = setup(snakemake)  # noqa: F821
 
 from spectralfm.corpus import build_corpus, plot_examples, write_stats  # noqa: E402
 from spectralfm.datasets import load_benchmark  # noqa: E402
-from spectralfm.fingerprint import code_fingerprint  # noqa: E402
 from spectralfm.leakage import BenchmarkFingerprints, benchmark_sets  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -22,7 +21,7 @@ stats = build_corpus(
     val_fraction=sm.params.val_fraction,
     seed=sm.params.seed,
     fingerprints=fingerprints,
-    config_fingerprint=code_fingerprint("spectralfm.corpus") + f"/seed={sm.params.seed}",
+    config_fingerprint=f"{sm.params.code} seed={sm.params.seed}",  # the code that built it
 )
 written = write_stats(stats, Path(sm.output.stats), [Path(p) for p in sm.input.quarantine])
 plot_examples(Path(sm.output.corpus), Path(sm.output.figure))

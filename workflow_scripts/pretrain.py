@@ -19,7 +19,7 @@ from spectralfm.training.pretrain import (  # noqa: E402
 
 sm = snakemake  # noqa: F821
 out_dir = Path(sm.output.weights).parent
-model_json = dict(sm.params.model)
+model_json = {"preset": sm.params.preset, **sm.params.model_overrides}
 train_json = dict(sm.params.train)
 
 # Checkpoints survive a failed or preempted job (Snakemake only removes declared outputs), so a
