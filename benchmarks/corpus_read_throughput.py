@@ -18,8 +18,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from spectralfm.corpus import CHUNK_ROWS, CorpusDataset
+from spectralfm.corpus import CHUNK_ROWS
 from spectralfm.preprocess import STRING_DTYPE
+from spectralfm.training.corpus_dataset import CorpusDataset
 
 
 def write_synthetic_corpus(path: Path, n: int, n_points: int = 2048, seed: int = 0) -> None:

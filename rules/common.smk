@@ -21,7 +21,13 @@ from spectralfm.catalog import (  # noqa: E402
 )
 from spectralfm.download import MIRROR_ENV  # noqa: E402
 from spectralfm.fingerprint import code_fingerprint, script_fingerprint  # noqa: E402
-from spectralfm.transfer.registry import method_module  # noqa: E402
+from spectralfm.errors import InputError  # noqa: E402
+from spectralfm.preprocessing_spec import parse_spec  # noqa: E402
+from spectralfm.transfer.axes import check_ranges  # noqa: E402
+from spectralfm.transfer.registry import (
+    check_method_params,
+    method_module,
+)  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -169,10 +175,52 @@ def method_fingerprint(wildcards):
 # ---- transfer
 
 
-def protocol_params(wildcards):
-    keys = ("split", "n_calibration", "properties", "n_transfer", "selection", "seeds")
-    return {key: config["transfer"][wildcards.dataset][key] for key in keys}
+def protocol_value(key, default=None):
+    """A param function: transfer.<dataset>.<key> of the job's dataset (a plain value)."""
+    return lambda wildcards: config["transfer"][wildcards.dataset].get(key, default)
 
 
 def method_params(wildcards):
     return config["methods"].get(wildcards.method) or {}
+
+
+def check_transfer_config():
+    """Everything about the protocol that is knowable before a job runs, each error naming its
+    config key: properties, methods and their parameters, preprocessing specs, the overlap of
+    each pair's wavelength ranges."""
+    for dataset, settings in config["transfer"].items():
+        bench = BENCHMARKS[dataset]
+        unknown = [
+            p
+            for p in settings["properties"]
+            if p.strip().lower() not in bench.properties
+        ]
+        if unknown:
+            raise InputError(
+                f"config transfer.{dataset}.properties: unknown {', '.join(map(repr, unknown))}; "
+                f"{dataset} has {', '.join(bench.properties)}"
+            )
+        for name in settings["methods"]:
+            try:
+                method_module(name)
+            except InputError as err:
+                raise InputError(f"config transfer.{dataset}.methods: {err}") from None
+        for pair in settings["pairs"]:
+            source, target = parse_pair(dataset, pair)
+            check_ranges(
+                bench.ranges_nm[source],
+                bench.ranges_nm[target],
+                pair_label=f"config transfer.{dataset}.pairs: {pair}",
+            )
+            width = min(bench.channels[source], bench.channels[target])
+            for name in settings["methods"]:
+                spec = (config["methods"].get(name) or {}).get("preprocessing", "auto")
+                if spec != "auto":
+                    parse_spec(
+                        spec, f"config methods.{name}.preprocessing", n_features=width
+                    )
+    for name, params in config["methods"].items():
+        check_method_params(name, params or {}, key=f"config methods.{name}")
+
+
+check_transfer_config()

@@ -73,8 +73,7 @@ rule corpus:
         unpack(exclusion_inputs),
         shards=[f"results/augmented/{s}/{i}.h5" for s, i in corpus_shards()],
         quarantine=[
-            f"results/parsed/{s}/{i}.quarantine.csv"
-            for s, i in corpus_shards()
+            f"results/parsed/{s}/{i}.quarantine.csv" for s, i in corpus_shards()
         ]
         + [f"results/spectra/{s}/{i}.quarantine.csv" for s, i in corpus_shards()],
     output:

@@ -18,7 +18,11 @@ The summary (`summarise`) has one row per setting and evaluation scheme:
   mean +- t(0.975, R-1) * sqrt((1/R + n_test/n_train) * s^2). n_test is read from the rows and
   n_train is the calibration size of a split (the `target_full` rows' n_transfer, or the value
   passed in); both are means over the splits, which differ only where reference values are
-  missing (integers otherwise). Empty for fewer than two splits (the fixed split).
+  missing (integers otherwise). On the fixed split the replicates of random standard selection
+  are its selection seeds (the tablet, with its one file split, repeats over selections): there
+  the interval is the plain t interval over seeds, i.e. the variability the choice of standards
+  causes on that one test set. Empty for a single replicate (Kennard-Stone standards on the fixed
+  split).
 * The paired comparison. A cell is (dataset, pair, property, N, selection, scheme). Its reference
   `best_method` is the classical method (not `target_full`, not SpectralFM) with the lowest
   rmsep_mean. For every other method of the cell, on the splits (and seeds within a split) that it
@@ -262,10 +266,14 @@ def split_scheme(split: str) -> str:
     return split
 
 
+SEED_MARK = "@seed="  # a replicate of a fixed split: one random standard selection
+
+
 def _split_order(split: str) -> tuple:
     if split.startswith(RANDOM_SPLIT_PREFIX):
         return (1, int(split[len(RANDOM_SPLIT_PREFIX) :]), "")
-    return (0, 0, split)
+    name, _, seed = split.partition(SEED_MARK)
+    return (0, int(seed or 0), name)
 
 
 def method_order(method: str) -> tuple:
@@ -298,8 +306,8 @@ def corrected_t_interval(
     r = len(values)
     if r < 2 or not np.all(np.isfinite(values)):
         return math.nan, math.nan
-    if n_test < 1 or n_train < 1:
-        raise InputError(f"corrected interval: n_test={n_test}, n_train={n_train} must be >= 1")
+    if n_test < 0 or n_train < 1:
+        raise InputError(f"corrected interval: n_test={n_test} >= 0, n_train={n_train} >= 1")
     variance = (1.0 / r + n_test / n_train) * float(values.var(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, r - 1)) * math.sqrt(variance)
     mean = float(values.mean())
@@ -371,7 +379,12 @@ def summarise(rows: list[dict], path: str | Path, n_train: int | None = None) ->
             # n_transfer is the mean over splits.
             named["n_transfer"] = None
         key = tuple(named[c] for c in SUMMARY_KEYS)
-        runs = groups[key][row["split"]]
+        # The replicate: a random split; on the fixed split, each random standard selection
+        # (the tablet has one split and repeats over selections).
+        unit = row["split"]
+        if named["scheme"] != REPEATED and row["selection"] == "random":
+            unit = f"{row['split']}{SEED_MARK}{row['seed']}"
+        runs = groups[key][unit]
         if row["seed"] in runs:
             raise InputError(
                 f"duplicate experiment: {dict(zip(SUMMARY_KEYS, key, strict=True))}, "
@@ -433,6 +446,10 @@ def _summarise_group(
                     "calibration size; there are no target_full rows and no n_train was given"
                 )
             lo, hi = corrected_t_interval(split_means["rmsep"], n_test, n_train)
+    elif len(splits) >= 2:
+        # Selections on one fixed split share its test set: a plain t interval over them shows
+        # how much the choice of standards moves RMSEP, not the test set's sampling error.
+        lo, hi = corrected_t_interval(split_means["rmsep"], 0.0, 1.0)
 
     # An infinite conformal interval (too few residuals for its rank) has no coverage to report.
     with_interval = [row for row in all_rows if _defined(row["picp90"]) and _defined(row["mpiw90"])]

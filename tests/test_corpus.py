@@ -11,11 +11,12 @@ from torch.utils.data import DataLoader
 
 from spectralfm import corpus
 from spectralfm.augment import augment_shard
-from spectralfm.corpus import CorpusDataset, build_corpus, plot_examples, write_stats
+from spectralfm.corpus import build_corpus, plot_examples, write_stats
 from spectralfm.datasets import load_benchmark
 from spectralfm.errors import InputError
 from spectralfm.leakage import BenchmarkFingerprints, benchmark_sets
 from spectralfm.preprocess import SpectraShardWriter, process_shard, snv
+from spectralfm.training.corpus_dataset import CorpusDataset
 
 N_POINTS = 2048
 

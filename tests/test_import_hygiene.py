@@ -13,14 +13,6 @@ import sys
 import pytest
 import rule_scripts
 
-# Light jobs that still import torch, with what has to change; each has a strict xfail below, so
-# the fix makes it fail until it is taken off this list.
-KNOWN_TORCH = {
-    "corpus": "spectralfm/corpus.py imports torch at module level for CorpusDataset: move the "
-    "dataset beside the training code (spectralfm.training) or import torch inside it, then drop "
-    "pytorch from envs/data.yaml",
-}
-
 
 def _loads_torch(code: str) -> list[str]:
     out = subprocess.run(
@@ -33,7 +25,6 @@ def _loads_torch(code: str) -> list[str]:
     return [m for m in json.loads(out.strip().splitlines()[-1]) if m.split(".")[0] == "torch"]
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_TORCH["corpus"])
 def test_the_light_library_modules_do_not_import_torch():
     modules = "spectralfm.transfer, spectralfm.results, spectralfm.corpus"
     loaded = _loads_torch(f"import {modules}")
@@ -85,18 +76,16 @@ def test_light_jobs_never_import_torch():
     probes = rule_scripts.job_imports()
     light = [r.name for r in _light_rules()]
     assert {"parse", "spectra", "augment", "corpus", "transfer", "table"} <= set(light)
-    loading = [name for name in light if name not in KNOWN_TORCH and "torch" in probes[name].loaded]
+    loading = [name for name in light if "torch" in probes[name].loaded]
     assert not loading, f"light jobs importing torch: {loading}"
 
 
 def test_envs_of_light_jobs_do_not_list_pytorch():
     heavy_envs = {r.conda for r in rule_scripts.script_rules() if rule_scripts.runs_the_model(r)}
-    known_envs = {rule_scripts.workflow_rules()[name].conda for name in KNOWN_TORCH}
-    for env in {r.conda for r in _light_rules()} - heavy_envs - known_envs:
+    for env in {r.conda for r in _light_rules()} - heavy_envs:
         assert "torch" not in rule_scripts.env_packages(env), f"{env.name} lists pytorch"
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_TORCH["corpus"])
 def test_the_corpus_job_does_not_import_torch():
     rule = rule_scripts.workflow_rules()["corpus"]
     assert "torch" not in rule_scripts.job_imports()["corpus"].loaded

@@ -324,7 +324,9 @@ def test_evaluate_row_fields():
     row = protocol.evaluate("coral", FAST["coral"], task, Xt[test], y[test])
     assert row["unlabeled"] == 18
     assert row["preprocessing"] == "none"
-    assert row["params"] == '{"master_components":2,"n_components":2,"tuned":[]}'
+    assert row["params"] == (
+        '{"cv":5,"eps":0.001,"master_components":2,"max_components":20,"n_components":2,"tuned":[]}'
+    )
     assert 0.0 <= row["picp90"] <= 1.0 and row["mpiw90"] > 0
 
 

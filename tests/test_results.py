@@ -198,18 +198,23 @@ def test_sizes_that_differ_between_splits_are_averaged(tmp_path):
     assert (full_row["n_transfer"], full_row["n_splits"], full_row["n_test"]) == (59.4, 5, 20)
 
 
-def test_fixed_split_averages_selection_seeds_and_has_no_interval(tmp_path):
+def test_fixed_split_repeats_over_selection_seeds_with_a_plain_t_interval(tmp_path):
     rows = [
         row(split="kennard_stone", selection="random", seed=s, rmsep=v)
         for s, v in enumerate([0.3, 0.4, 0.5])
-    ]
+    ] + [row(split="kennard_stone", selection="kennard_stone", seed=0, rmsep=0.35)]
     summary = summarise(rows, tmp_path / "s.csv")
-    pds = by_method(summary)["pds"]
-    assert pds["scheme"] == "kennard_stone"
-    assert (pds["n_splits"], pds["n_runs"]) == (1, 3)
-    assert pds["rmsep_mean"] == pytest.approx(0.4)
-    assert math.isnan(pds["rmsep_lo"]) and math.isnan(pds["rmsep_hi"])
-    text = raw_csv(tmp_path / "s.csv")[0]
+    random_pds = next(r for r in summary if r["method"] == "pds" and r["selection"] == "random")
+    assert random_pds["scheme"] == "kennard_stone"
+    assert (random_pds["n_splits"], random_pds["n_runs"]) == (3, 3)  # replicates: the seeds
+    assert random_pds["rmsep_mean"] == pytest.approx(0.4)
+    half = 4.302652729749464 * math.sqrt(0.01 / 3)  # t(0.975, 2); sd 0.1 over 3 seeds
+    assert random_pds["rmsep_lo"] == pytest.approx(0.4 - half, rel=1e-12)
+    assert random_pds["rmsep_hi"] == pytest.approx(0.4 + half, rel=1e-12)
+    # Kennard-Stone standards on the fixed split: one run, no interval
+    ks = next(r for r in summary if r["method"] == "pds" and r["selection"] == "kennard_stone")
+    assert ks["n_splits"] == 1 and math.isnan(ks["rmsep_lo"]) and math.isnan(ks["rmsep_hi"])
+    text = [r for r in raw_csv(tmp_path / "s.csv") if r["selection"] == "kennard_stone"][0]
     assert text["rmsep_lo"] == "" and text["rmsep_hi"] == "" and text["n_train"] == ""
 
 
@@ -300,11 +305,12 @@ def test_pairing_uses_only_the_splits_and_seeds_both_methods_have(tmp_path):
         for s, v in enumerate(values)
     ]
     summary = by_method(summarise(fixed, tmp_path / "f.csv"))
-    # sbc (mean 0.15) is the best; pds is compared on seeds 0 and 1 only: 0.3 / 0.15
+    # sbc (mean 0.15) is the best; pds is compared on seeds 0 and 1 only (the replicates of a
+    # fixed split are its selection seeds): 0.3 / 0.15, bootstrap over those two seeds
     assert summary["pds"]["best_method"] == "sbc"
     assert summary["pds"]["ratio_to_best"] == pytest.approx(2.0)
-    assert (summary["pds"]["wins"], summary["pds"]["n_paired"]) == (0, 1)
-    assert math.isnan(summary["pds"]["ratio_lo"])  # one split: no bootstrap interval
+    assert (summary["pds"]["wins"], summary["pds"]["n_paired"]) == (0, 2)
+    assert summary["pds"]["ratio_lo"] == pytest.approx(2.0)  # 0.2/0.1 and 0.4/0.2: both 2
 
 
 def test_best_method_excludes_target_full_and_spectralfm(tmp_path):
@@ -516,7 +522,7 @@ def test_report_works_after_the_default_target(tmp_path, shared_data):
     """Transfer parts are written here (synthetic rows) and marked up to date, so that the test
     exercises the table, figure, headline and report rules and not the transfer methods."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    del config["transfer"]["tablet"]
+    config["transfer"] = {"corn": config["transfer"]["corn"]}  # the default target: corn only
     methods = ["no_transfer", "target_full", "pds", "sbc"]
     config["transfer"]["corn"].update(
         pairs=["m5->mp5"],

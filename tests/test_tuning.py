@@ -176,18 +176,19 @@ def test_params_record_what_was_chosen_and_what_was_tuned():
     fixed = make_method(
         "pds", window=2, n_components=1, preprocessing="snv", master_components=3
     ).fit(task)
-    assert fixed.params_ == {"window": 2, "n_components": 1, "master_components": 3, "tuned": []}
+    assert fixed.params_ == {
+        "window": 2,
+        "n_components": 1,
+        "regularization": "pls",
+        "alpha": 1e-3,
+        "max_components": 20,
+        "cv": 5,
+        "master_components": 3,
+        "tuned": [],
+    }
     assert fixed.preprocessing_ == "snv"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tuning.py fit() builds params_ from the TUNABLE keys and master_components only, so "
-    "a setting fixed in config that has no grid (pds regularization/alpha, ds alpha, coral eps, "
-    "max_components, cv) is missing from params_ / the table's params column, against "
-    "TransferMethod's 'every setting used' and results.ROW_COLUMNS' 'whether chosen inside fit "
-    "or fixed in config'",
-)
 def test_params_record_settings_fixed_in_config_without_a_grid():
     task = synthetic_task("pds")
     fitted = make_method(

@@ -116,7 +116,7 @@ class PretrainConfig(ConfigDict):
 
 
 def _corpus_dataset(corpus: Path, split: str, cfg: PretrainConfig, ctx: DistContext, shuffle: bool):
-    from spectralfm.corpus import CorpusDataset
+    from spectralfm.training.corpus_dataset import CorpusDataset
 
     return CorpusDataset(
         corpus,

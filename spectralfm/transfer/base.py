@@ -46,7 +46,9 @@ class TransferTask:
     X_master_std: np.ndarray  # (N, p) transfer standards measured on the master
     X_target_std: np.ndarray  # (N, p) the same standards measured on the target
     y_std: np.ndarray  # (N,) reference values of the standards
-    X_target_cal: np.ndarray | None = None  # (n_cal, p) labelled target calibration: target_full only
+    X_target_cal: np.ndarray | None = (
+        None  # (n_cal, p) labelled target calibration: target_full only
+    )
     y_target_cal: np.ndarray | None = None
     wavelengths_nm: np.ndarray | None = None  # (p,) axis of the spectra
     # Rows of X_master that are the standards (inner validation drops a held-out standard from the
@@ -89,9 +91,7 @@ class TransferTask:
                 )
             fields["std_index"] = index
         if self.X_target_unlabeled is not None:
-            fields["X_target_unlabeled"] = _matrix(
-                self.X_target_unlabeled, "X_target_unlabeled", p
-            )
+            fields["X_target_unlabeled"] = _matrix(self.X_target_unlabeled, "X_target_unlabeled", p)
         for key, value in fields.items():
             object.__setattr__(self, key, value)
 

@@ -247,4 +247,3 @@ class SpectralFMTTT(SpectralFMTransfer):
     name: ClassVar[str] = "spectralfm_ttt"
     ttt_by_default: ClassVar[bool] = True
     uses_unlabeled: ClassVar[bool] = True
-

@@ -28,7 +28,6 @@ from spectralfm.transfer.registry import method_class
 from spectralfm.transfer.selection import kennard_stone, kennard_stone_split, random_selection
 from spectralfm.transfer.tuning import ALPHA
 
-
 FIXED_SPLITS = ("kennard_stone", "file")
 
 

@@ -46,6 +46,8 @@ class SBCTransfer(TunedTransferMethod):
         identifiable = (len(y) >= 3) & (size > 1e-12 * (1.0 + np.sum(pred**2, axis=0)))
         slope = np.ones(pred.shape[1])
         if params["fit_slope"]:
-            slope = np.where(identifiable, spread.T @ (y - y.mean()) / np.where(size > 0, size, 1), 1.0)
+            slope = np.where(
+                identifiable, spread.T @ (y - y.mean()) / np.where(size > 0, size, 1), 1.0
+            )
         bias = y.mean() - slope * pred.mean(axis=0)
         return lambda X: bias + slope * path(X)

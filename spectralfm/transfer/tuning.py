@@ -31,8 +31,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from sklearn.model_selection import KFold
@@ -40,9 +41,10 @@ from sklearn.model_selection import KFold
 from spectralfm.errors import InputError
 from spectralfm.preprocessing import canonical_preprocessing, parse_preprocessing
 from spectralfm.transfer.base import TransferMethod, TransferTask
-from spectralfm.transfer.pls import pls1_path
+from spectralfm.transfer.pls import one_blas_thread, pls1_path
 
 AUTO = "auto"
+COMMON_AUTO = ("preprocessing", "master_components")  # tuned by the engine for every method
 ALPHA = 0.1  # 90% intervals
 # Fixed before any benchmark was run: what a chemometrician tries first (none, a scatter
 # correction, a first derivative), simplest first. MSC stays available in config
@@ -227,8 +229,9 @@ class TunedTransferMethod(TransferMethod):
             pre, task_pp = prepared[spec]
             try:
                 fitted.append((pre, self._fit_candidate(task_pp, spec, params, cache)))
-            except (InputError, np.linalg.LinAlgError):
+            except (InputError, np.linalg.LinAlgError) as err:
                 fitted.append(None)  # e.g. too few standards left in a fold for this setting
+                self.last_failure_ = err
         return fitted
 
     def _sse(self, fitted, X, y, k_max) -> np.ndarray:
@@ -246,6 +249,10 @@ class TunedTransferMethod(TransferMethod):
         return out
 
     def fit(self, task: TransferTask) -> TunedTransferMethod:
+        with one_blas_thread():
+            return self._fit(task)
+
+    def _fit(self, task: TransferTask) -> TunedTransferMethod:
         task = self._check_task(task, min_standards=self.min_standards)
         self._check_params()
         candidates = self._candidates(task.X_master.shape[1])
@@ -282,11 +289,16 @@ class TunedTransferMethod(TransferMethod):
         )
         final = self._fit_subset(task, np.empty(0, int), [candidates[choice[0]]], stateless)[0]
         if final is None:
-            raise InputError(f"{self.name}: the chosen setting could not be fitted on the task")
+            raise InputError(
+                f"{self.name}: the chosen setting could not be fitted on the task: "
+                f"{getattr(self, 'last_failure_', 'unknown error')}"
+            )
         self.predictor_, self.k_ = _Predictor(*final), choice[1]
         spec, params = candidates[choice[0]]
         self.preprocessing_ = spec
-        self.params_ = {**params, "master_components": choice[1] + 1}
+        # every setting used: the chosen ones and those fixed in config or by default
+        fixed = {k: v for k, v in self.get_params().items() if k not in COMMON_AUTO}
+        self.params_ = {**fixed, **params, "master_components": choice[1] + 1}
         tuned = list(self._auto_params())
         if self.master_components == AUTO:
             tuned.append("master_components")
@@ -313,7 +325,10 @@ class TunedTransferMethod(TransferMethod):
         if self.master_components != AUTO:
             mean = np.where(np.arange(k_max) == k_max - 1, mean, np.inf)
         if not np.any(np.isfinite(mean)):
-            raise InputError(f"{self.name}: no candidate setting could be fitted in any fold")
+            raise InputError(
+                f"{self.name}: no candidate setting could be fitted in any fold: "
+                f"{getattr(self, 'last_failure_', 'unknown error')}"
+            )
         c, k = np.unravel_index(int(np.argmin(mean)), mean.shape)
         se = errors[:, c, k].std(ddof=1) / np.sqrt(len(errors)) if len(errors) > 1 else 0.0
         within = mean <= mean[c, k] + se
