@@ -77,6 +77,9 @@ def test_downloads_record_size_and_sha256(corpus_run, shared_data):
     manifest = json.loads((corpus_run / "resources/manifests/rruff/LR-Raman.zip.json").read_text())
     assert manifest["size"] == (shared_data / "mirror/rruff/LR-Raman.zip").stat().st_size
     assert len(manifest["sha256"]) == 64
+    # the manifest names where the bytes came from, not only the canonical URL
+    assert manifest["fetched_via"] == "mirror folder"
+    assert "rruff/LR-Raman.zip" in manifest["fetched_from"]
 
 
 def test_benchmark_spectra_in_a_local_folder_are_refused(tmp_path, shared_data):
