@@ -19,6 +19,8 @@ from spectralfm.datasets import (
     WHEAT_XLSX,
     fetch_benchmark,
     load_benchmark,
+    quarantine_recording_faults,
+    read_benchmark,
     read_corn_mat,
     read_tablet_csv,
     read_tablet_mat,
@@ -377,7 +379,22 @@ def wheat_paths(shared_data):
 
 @pytest.fixture(scope="module")
 def wheat(wheat_paths):
-    return load_benchmark("wheat", wheat_paths)
+    return read_benchmark("wheat", wheat_paths)  # as the files hold it (no quarantine)
+
+
+def test_recording_faults_are_quarantined_and_named(wheat, wheat_paths, corn, tablet):
+    """Wheat A2's sample 20140190 has a 0.58 absorbance step inside its spectrum: load_benchmark
+    removes it from every unit and says why; nothing else on the benchmarks is touched."""
+    cleaned = load_benchmark("wheat", wheat_paths)
+    assert list(cleaned.quarantined) == ["20140190"]
+    assert "A2" in cleaned.quarantined["20140190"] and "step" in cleaned.quarantined["20140190"]
+    assert cleaned.n_samples == 247 and "20140190" not in cleaned.sample_ids.tolist()
+    kept = wheat.sample_ids != "20140190"
+    for inst in cleaned.spectra:
+        np.testing.assert_array_equal(cleaned.instrument(inst), wheat.instrument(inst)[kept])
+    np.testing.assert_array_equal(cleaned.Y, wheat.Y[kept])
+    for clean in (quarantine_recording_faults(corn), quarantine_recording_faults(tablet)):
+        assert clean.quarantined == {}
 
 
 def _sheet_rows(path, sheet):
@@ -675,7 +692,7 @@ def test_fetch_and_load_wheat_and_sugarcane_from_the_shared_mirror(
 ):
     for name, ds in [("sugarcane", sugarcane), ("wheat", wheat)]:
         paths = fetch_benchmark(name, tmp_path / "raw", str(shared_data / "mirror"))
-        again = load_benchmark(name, paths)
+        again = read_benchmark(name, paths)
         np.testing.assert_array_equal(again.Y, ds.Y)
         for inst in ds.spectra:
             np.testing.assert_array_equal(again.instrument(inst), ds.instrument(inst))
