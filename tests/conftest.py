@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -16,3 +17,10 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def one_blas_thread():
+    """Small matrices: a multi-threaded BLAS on shared cores only waits for its threads."""
+    with threadpool_limits(1):
+        yield

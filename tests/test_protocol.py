@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from spectralfm.datasets import BenchmarkDataset
 from spectralfm.errors import InputError
@@ -25,12 +24,7 @@ from spectralfm.transfer.protocol import (
 from spectralfm.transfer.registry import method_class
 from spectralfm.transfer.selection import random_selection
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: a multi-threaded BLAS on shared cores only waits for its threads."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def textbook_kennard_stone(X, n):

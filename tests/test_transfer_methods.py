@@ -11,7 +11,6 @@ import inspect
 import numpy as np
 import pytest
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from spectralfm.errors import InputError
 from spectralfm.transfer import CLASSICAL_METHODS, METHOD_CLASSES, make_method
@@ -30,12 +29,7 @@ from spectralfm.transfer.registry import (
 from spectralfm.transfer.selection import kennard_stone, kennard_stone_split
 from spectralfm.transfer.sst import SST
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: a multi-threaded BLAS on shared cores only waits for its threads."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 P = 80

@@ -12,7 +12,6 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from spectralfm.errors import InputError
 from spectralfm.metrics import interval_metrics
@@ -29,12 +28,7 @@ from spectralfm.transfer.tuning import (
     shuffled_folds,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: a multi-threaded BLAS on shared cores only waits for its threads."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 P = 40

@@ -19,6 +19,20 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from spectralfm.errors import InputError
 
 
+def check_spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
+    """A finite 2-D float array (samples x wavelengths), of `n_features` columns if given."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise InputError(
+            f"{key}: expected a 2-D array (samples x wavelengths), got shape {X.shape}"
+        )
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(f"{key}: has {X.shape[1]} wavelengths, expected {n_features}")
+    if not np.all(np.isfinite(X)):
+        raise InputError(f"{key}: contains non-finite values")
+    return X
+
+
 def _matrix(value, key: str, n_cols: int | None = None) -> np.ndarray:
     X = np.asarray(value, dtype=float)
     if X.ndim != 2:

@@ -30,20 +30,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
+from spectralfm.transfer.base import check_spectra
 from spectralfm.transfer.composite import CorrectedMasterTransfer
-
-
-def _spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise InputError(
-            f"{key}: expected a 2-D array (samples x wavelengths), got shape {X.shape}"
-        )
-    if n_features is not None and X.shape[1] != n_features:
-        raise InputError(f"{key}: has {X.shape[1]} wavelengths, expected {n_features}")
-    if not np.all(np.isfinite(X)):
-        raise InputError(f"{key}: contains non-finite values")
-    return X
 
 
 def _regularised_cov(Z: np.ndarray, eps: float) -> np.ndarray:
@@ -77,9 +65,9 @@ class CORAL(TransformerMixin, BaseEstimator):
         self.eps = eps
 
     def fit(self, X_target, X_master):
-        Xm = _spectra(X_master, "CORAL.fit X_master")
+        Xm = check_spectra(X_master, "CORAL.fit X_master")
         p = Xm.shape[1]
-        Xt = _spectra(X_target, "CORAL.fit X_target", p)
+        Xt = check_spectra(X_target, "CORAL.fit X_target", p)
         k, eps = self.n_components, self.eps
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise InputError(f"CORAL n_components={k!r}: must be an integer >= 1")
@@ -123,7 +111,7 @@ class CORAL(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "alignment_")
-        X = _spectra(X, "CORAL.transform X", self.n_features_in_)
+        X = check_spectra(X, "CORAL.transform X", self.n_features_in_)
         Xc = X - self.mean_target_
         Z = Xc @ self.components_.T
         return self.mean_master_ + Xc + (Z @ self.alignment_ - Z) @ self.components_

@@ -42,20 +42,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
+from spectralfm.transfer.base import check_spectra
 from spectralfm.transfer.tuning import Predictor, TunedTransferMethod
-
-
-def _spectra(X, key: str, n_features: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise InputError(
-            f"{key}: expected a 2-D array (samples x wavelengths), got shape {X.shape}"
-        )
-    if n_features is not None and X.shape[1] != n_features:
-        raise InputError(f"{key}: has {X.shape[1]} wavelengths, expected {n_features}")
-    if not np.all(np.isfinite(X)):
-        raise InputError(f"{key}: contains non-finite values")
-    return X
 
 
 def relaxed_difference_factors(Xs: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,9 +114,9 @@ class DIPLS(RegressorMixin, BaseEstimator):
         return int(k), float(lam)
 
     def fit(self, X_source, y, X_target_unlabeled):
-        Xs = _spectra(X_source, "DIPLS.fit X_source")
+        Xs = check_spectra(X_source, "DIPLS.fit X_source")
         p = Xs.shape[1]
-        Xt = _spectra(X_target_unlabeled, "DIPLS.fit X_target_unlabeled", p)
+        Xt = check_spectra(X_target_unlabeled, "DIPLS.fit X_target_unlabeled", p)
         y = np.asarray(y, dtype=float)
         if y.ndim != 1 or len(y) != len(Xs):
             raise InputError(f"DIPLS.fit y: expected shape ({len(Xs)},), got {y.shape}")
@@ -201,7 +189,7 @@ class DIPLS(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         if domain not in ("target", "source"):
             raise InputError(f"DIPLS domain={domain!r}: expected 'target' or 'source'")
-        X = _spectra(X, "DIPLS.predict X", self.n_features_in_)
+        X = check_spectra(X, "DIPLS.predict X", self.n_features_in_)
         return X - (self.x_mean_target_ if domain == "target" else self.x_mean_source_)
 
     def predict(self, X, domain: str = "target") -> np.ndarray:
