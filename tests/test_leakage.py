@@ -20,6 +20,7 @@ from spectralfm.datasets import (
     SUGARCANE_SPECTRA,
     WHEAT_XLSX,
     load_benchmark,
+    read_benchmark,
 )
 from spectralfm.errors import InputError
 from spectralfm.leakage import BenchmarkFingerprints, benchmark_sets
@@ -69,13 +70,13 @@ def reexport(table):
 @pytest.fixture(scope="module")
 def wheat(shared_data):
     folder = shared_data / "mirror" / "idrc2016"
-    return load_benchmark("wheat", [folder / raw.name for raw in WHEAT_XLSX.values()])
+    return read_benchmark("wheat", [folder / raw.name for raw in WHEAT_XLSX.values()])
 
 
 @pytest.fixture(scope="module")
 def sugarcane(shared_data):
     folder = shared_data / "mirror" / "chaix_sugarcane"
-    return load_benchmark("sugarcane", [folder / name for name in SUGARCANE_CSV])
+    return read_benchmark("sugarcane", [folder / name for name in SUGARCANE_CSV])
 
 
 @pytest.fixture(scope="module")
