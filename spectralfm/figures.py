@@ -270,11 +270,11 @@ def plot_ratio_to_best(summary: list[dict], path: str | Path, title: str = "") -
     _save(figure_ratio_to_best(summary, title), path)
 
 
-# ---- (c) coverage of the 90% conformal interval
+# ---- (c) coverage of the 90% CV+ interval
 
 
 def figure_coverage(summary: list[dict], title: str = "") -> Figure:
-    """Observed coverage of the 90% split-conformal interval (picp90_mean, over the runs where
+    """Observed coverage of the 90% CV+ interval (picp90_mean, over the runs where
     the interval is finite) against N, per method; the nominal 0.90 as a black line."""
     scheme, rows = _scheme_rows(summary)
     fig, axes, panels = _grid(rows)

@@ -451,7 +451,7 @@ def _summarise_group(
         # how much the choice of standards moves RMSEP, not the test set's sampling error.
         lo, hi = corrected_t_interval(split_means["rmsep"], 0.0, 1.0)
 
-    # An infinite conformal interval (too few residuals for its rank) has no coverage to report.
+    # An infinite CV+ interval (too few residuals for its rank) has no coverage to report.
     with_interval = [row for row in all_rows if _defined(row["picp90"]) and _defined(row["mpiw90"])]
     out = dict(named)
     out.update(
