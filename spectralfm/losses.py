@@ -13,22 +13,35 @@ Terms and why they are there:
   reconstruction that is rougher than the spectrum it reconstructs is noise. Penalising the
   residual (not the reconstruction itself) leaves sharp Raman bands that really are in the
   spectrum untouched.
-* ``snv``: physics prior, SNV consistency. Every corpus spectrum is SNV-normalised (mean 0, std 1
-  over its 2048 points), so a plausible reconstruction of the whole spectrum has the same
-  moments; the penalty is ``mean^2 + (std - 1)^2`` of the reconstruction per spectrum.
+* ``snv``: physics prior, SNV consistency. Every corpus spectrum (and every simulated view of one)
+  is SNV-normalised (mean 0, std 1 over its 2048 points), so the spectrum the model proposes has
+  the same moments. It acts on the *spliced* spectrum: the input where visible, the
+  reconstruction where masked. (On the whole reconstruction it would be trivially satisfied: its
+  visible half is unsupervised and can take any moments.) Penalty ``mean^2 + (std - 1)^2``.
 * ``kl``: the model's VIB KL (weight ``beta``), keeps z_chem and z_inst compact.
 * ``domain``: cross-entropy of ``domain_logits`` (computed from z_inst) on the corpus domain ids,
   so that z_inst carries the instrument/source.
-* ``ot``: debiased Sinkhorn divergence (POT, differentiable through torch) between the z_chem of
-  each domain in the batch and the z_chem of all other domains, so that z_chem becomes domain
-  invariant. Skipped, with a logged reason, when the batch holds fewer than two domains with at
-  least ``min_per_domain`` samples each.
 * ``moe``: the model's MoE load-balance loss.
+
+Terms on two simulated instrument views A and B of each spectrum (``spectralfm.simulator``):
+
+* ``translation``: the FNO transfer head maps view B to view A (MSE over every point): what the
+  ``spectralfm`` transfer method fine-tunes on a pair's standards.
+* ``invariance``: symmetric InfoNCE between the z_chem means of the two views (cosine similarity,
+  temperature ``INFONCE_TEMPERATURE``): two instruments' views of one sample agree, other samples
+  in the batch are the negatives, which keeps z_chem from collapsing (the KL term alone pulls it
+  to the prior).
+* ``instrument``: z_inst of each view predicts that view's drawn effect parameters (MSE through a
+  linear head), so z_inst carries what differs between instruments.
+* ``ot``: debiased Sinkhorn divergence (POT, differentiable through torch) between the z_chem of
+  all A views and all B views of the batch: the instrument distribution must not move z_chem.
+  It replaces an OT across corpus *sources*, which aligned chemistry (minerals vs dough) rather
+  than instruments and could run only on batches holding two sources. Every batch has both views,
+  so no term is ever skipped.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -39,8 +52,7 @@ import torch.nn.functional as F
 from spectralfm.configdict import ConfigDict
 from spectralfm.errors import InputError
 
-log = logging.getLogger(__name__)
-_logged_reasons: set[str] = set()
+INFONCE_TEMPERATURE = 0.1
 
 
 @dataclass
@@ -54,8 +66,11 @@ class LossWeights(ConfigDict):
     snv: float = 0.01
     kl: float = 1e-3  # the VIB beta
     domain: float = 0.1
-    ot: float = 0.1
     moe: float = 0.01
+    translation: float = 1.0
+    invariance: float = 0.1
+    instrument: float = 0.1
+    ot: float = 0.1
 
     def __post_init__(self) -> None:
         for f in fields(self):  # weights read from JSON/YAML may be ints
@@ -90,10 +105,14 @@ def smoothness_prior(
     return (d2.pow(2) * m).sum() / m.sum().clamp_min(1.0)
 
 
-def snv_consistency(recon: torch.Tensor) -> torch.Tensor:
-    """Penalty for a reconstruction whose per-spectrum mean/std departs from SNV's 0/1."""
-    mean = recon.mean(dim=-1)
-    std = recon.std(dim=-1, unbiased=False)
+def snv_consistency(
+    recon: torch.Tensor, target: torch.Tensor, point_mask: torch.Tensor
+) -> torch.Tensor:
+    """Penalty for a spliced spectrum (target where visible, recon where masked) whose
+    per-spectrum mean/std departs from SNV's 0/1."""
+    spliced = torch.where(point_mask, recon, target)
+    mean = spliced.mean(dim=-1)
+    std = spliced.std(dim=-1, unbiased=False)
     return (mean.pow(2) + (std - 1.0).pow(2)).mean()
 
 
@@ -120,30 +139,6 @@ def sinkhorn_divergence(x: torch.Tensor, y: torch.Tensor, reg: float = 0.1) -> t
     return xy - 0.5 * (xx + yy)
 
 
-def domain_ot_loss(
-    z: torch.Tensor, domain: torch.Tensor, reg: float = 0.1, min_per_domain: int = 2
-) -> tuple[torch.Tensor, str | None]:
-    """Mean Sinkhorn divergence between each domain's z and the rest of the batch.
-
-    Returns ``(loss, reason)``; ``reason`` says why the term was skipped (loss is then 0).
-    """
-    ids, counts = torch.unique(domain, return_counts=True)
-    usable = ids[counts >= min_per_domain]
-    if len(ids) < 2 or len(usable) < 1:
-        reason = f"OT term skipped: batch needs >= 2 domains and >= {min_per_domain} samples in one"
-        return z.sum() * 0.0, reason
-    terms = []
-    for d in usable:
-        inside = domain == d
-        rest = ~inside
-        if rest.sum() < min_per_domain:
-            continue
-        terms.append(sinkhorn_divergence(z[inside], z[rest], reg))
-    if not terms:
-        return z.sum() * 0.0, "OT term skipped: no domain pair with enough samples"
-    return torch.stack(terms).mean(), None
-
-
 def domain_classification_loss(logits: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the domain head (on z_inst) against the corpus domain ids."""
     if domain.min() < 0 or domain.max() >= logits.shape[-1]:
@@ -154,40 +149,70 @@ def domain_classification_loss(logits: torch.Tensor, domain: torch.Tensor) -> to
     return F.cross_entropy(logits.float(), domain.long())
 
 
-def pretrain_loss(
-    out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], weights: LossWeights
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted sum of all pretraining terms.
+SINGLE_VIEW_TERMS = ("recon", "smooth", "snv", "kl", "domain", "moe")
+PAIR_TERMS = ("translation", "invariance", "instrument", "ot")
 
-    ``out`` is the model's forward dict; ``batch`` holds ``spectra`` (B, n_points) and
-    ``domain`` (B,) long. Returns ``(total, parts)`` where ``parts`` maps every term to its
-    unweighted float value (and ``ot_skipped`` to 1.0 when the OT term could not run).
-    """
-    for key in ("recon", "point_mask", "kl", "moe_aux", "domain_logits", "z_chem"):
+
+def view_invariance_loss(mu_a: torch.Tensor, mu_b: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE: row i of A must be closest (cosine) to row i of B among B's rows."""
+    a = F.normalize(mu_a.float(), dim=-1)
+    b = F.normalize(mu_b.float(), dim=-1)
+    logits = a @ b.T / INFONCE_TEMPERATURE
+    labels = torch.arange(len(a), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def single_view_terms(
+    out: Mapping[str, torch.Tensor], spectra: torch.Tensor, domain: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The terms of one forward pass (``SINGLE_VIEW_TERMS``), unweighted."""
+    for key in ("recon", "point_mask", "kl", "moe_aux", "domain_logits"):
         if key not in out:
             raise InputError(f"pretrain_loss: model output lacks key '{key}'")
-    spectra = batch["spectra"].to(out["recon"].dtype)
-    recon = out["recon"]
+    recon = out["recon"].float()
+    spectra = spectra.to(recon.device, recon.dtype)
     point_mask = out["point_mask"]
-    domain = batch["domain"].to(recon.device)
+    return {
+        "recon": masked_reconstruction_loss(recon, spectra, point_mask),
+        "smooth": smoothness_prior(recon, spectra, point_mask),
+        "snv": snv_consistency(recon, spectra, point_mask),
+        "kl": out["kl"].float(),
+        "domain": domain_classification_loss(out["domain_logits"], domain.to(recon.device)),
+        "moe": out["moe_aux"].float(),
+    }
 
-    terms: dict[str, torch.Tensor] = {}
-    terms["recon"] = masked_reconstruction_loss(recon.float(), spectra.float(), point_mask)
-    terms["smooth"] = smoothness_prior(recon.float(), spectra.float(), point_mask)
-    terms["snv"] = snv_consistency(recon.float())
-    terms["kl"] = out["kl"].float()
-    terms["domain"] = domain_classification_loss(out["domain_logits"], domain)
-    terms["moe"] = out["moe_aux"].float()
-    parts: dict[str, float] = {}
-    if weights.ot > 0:
-        terms["ot"], reason = domain_ot_loss(out["z_chem"], domain)
-        if reason is not None:
-            # logged once per distinct reason (it recurs every step); counted in every step's parts
-            if reason not in _logged_reasons:
-                _logged_reasons.add(reason)
-                log.warning(reason)
-            parts["ot_skipped"] = 1.0
+
+def pair_terms(
+    out_a: Mapping[str, torch.Tensor],
+    out_b: Mapping[str, torch.Tensor],
+    translated: torch.Tensor,
+    view_a: torch.Tensor,
+    instrument_pred: tuple[torch.Tensor, torch.Tensor],
+    instrument_params: tuple[torch.Tensor, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The terms that need both views (``PAIR_TERMS``), unweighted. ``translated`` is the transfer
+    head's output on view B; ``instrument_pred``/``instrument_params`` the (A, B) predictions from
+    z_inst and the drawn parameters."""
+    pred = torch.cat(instrument_pred).float()
+    params = torch.cat(instrument_params).to(pred.device, pred.dtype)
+    return {
+        "translation": F.mse_loss(translated.float(), view_a.float()),
+        "invariance": view_invariance_loss(out_a["mu_chem"], out_b["mu_chem"]),
+        "instrument": F.mse_loss(pred, params),
+        "ot": sinkhorn_divergence(out_a["z_chem"], out_b["z_chem"]),
+    }
+
+
+def pretrain_loss(
+    terms: Mapping[str, torch.Tensor], weights: LossWeights
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the unweighted ``terms`` (any of SINGLE_VIEW_TERMS + PAIR_TERMS); returns
+    ``(total, parts)`` with every term's unweighted float value and ``total``, for the logs."""
+    unknown = set(terms) - set(SINGLE_VIEW_TERMS + PAIR_TERMS)
+    if unknown:
+        raise InputError(f"pretrain_loss: unknown terms {sorted(unknown)}")
     total = sum(getattr(weights, k) * v for k, v in terms.items())
-    parts.update({k: float(v.detach()) for k, v in terms.items()})
-    parts["total"] = float(total.detach())
-    return total, parts
+    names = [*terms, "total"]
+    # one host transfer for every logged value
+    values = torch.stack([v.detach().float() for v in [*terms.values(), total]]).tolist()
+    return total, dict(zip(names, values, strict=True))

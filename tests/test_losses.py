@@ -1,5 +1,3 @@
-import logging
-
 import pytest
 import torch
 
@@ -7,12 +5,14 @@ from spectralfm.errors import InputError
 from spectralfm.losses import (
     LossWeights,
     domain_classification_loss,
-    domain_ot_loss,
     masked_reconstruction_loss,
+    pair_terms,
     pretrain_loss,
+    single_view_terms,
     sinkhorn_divergence,
     smoothness_prior,
     snv_consistency,
+    view_invariance_loss,
 )
 
 
@@ -28,6 +28,8 @@ def _fake_output(batch=8, n_points=64, d_z=4, n_domains=3, seed=0):
         "moe_aux": torch.tensor(1.3, requires_grad=True),
         "domain_logits": torch.randn(batch, n_domains, generator=g).requires_grad_(),
         "z_chem": torch.randn(batch, d_z, generator=g).requires_grad_(),
+        "mu_chem": torch.randn(batch, d_z, generator=g).requires_grad_(),
+        "z_inst": torch.randn(batch, d_z, generator=g).requires_grad_(),
     }
 
 
@@ -71,15 +73,24 @@ def test_smoothness_fires_on_rough_residual_only():
     assert noisy.grad.abs().sum() > 0
 
 
-def test_snv_consistency():
+def test_snv_consistency_acts_on_the_spliced_spectrum():
     z = torch.randn(4, 2048, generator=torch.Generator().manual_seed(0))
     snv = (z - z.mean(1, keepdim=True)) / z.std(1, keepdim=True, unbiased=False)
-    assert snv_consistency(snv) < 1e-10
+    none = torch.zeros_like(snv, dtype=torch.bool)
+    every = torch.ones_like(snv, dtype=torch.bool)
+    # nothing masked: the spliced spectrum is the (SNV) input, whatever the reconstruction
+    assert snv_consistency(snv * 3 + 2, snv, none) < 1e-10
     off = (snv * 3 + 2).requires_grad_()
-    loss = snv_consistency(off)
+    loss = snv_consistency(off, snv, every)
     assert loss.item() == pytest.approx(4 + 4, rel=1e-4)
     loss.backward()
     assert off.grad.abs().sum() > 0
+    # half masked: only the masked half's reconstruction gets a gradient
+    half = torch.zeros_like(none)
+    half[:, :1024] = True
+    off.grad = None
+    snv_consistency(off, snv, half).backward()
+    assert off.grad[:, :1024].abs().sum() > 0 and off.grad[:, 1024:].abs().sum() == 0
 
 
 def test_ot_zero_for_identical_positive_for_shifted():
@@ -95,17 +106,14 @@ def test_ot_zero_for_identical_positive_for_shifted():
     assert sinkhorn_divergence(x, x + 4.0) > d
 
 
-def test_domain_ot_skips_single_domain_and_fires_on_two():
-    g = torch.Generator().manual_seed(1)
-    z = torch.randn(16, 4, generator=g).requires_grad_()
-    loss, reason = domain_ot_loss(z, torch.zeros(16, dtype=torch.long))
-    assert loss.item() == 0.0 and "skipped" in reason
-    domain = torch.tensor([0] * 8 + [1] * 8)
-    shifted = z + torch.cat([torch.zeros(8, 4), 3 * torch.ones(8, 4)])
-    loss, reason = domain_ot_loss(shifted, domain)
-    assert reason is None and loss.item() > 0.5
-    loss.backward()
-    assert z.grad.abs().sum() > 0
+def test_view_invariance_low_for_matching_views_high_for_shuffled():
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(16, 8, generator=g)
+    matched = view_invariance_loss(mu, mu + 0.01 * torch.randn(16, 8, generator=g))
+    shuffled = view_invariance_loss(mu, mu[torch.randperm(16, generator=g)])
+    assert matched < 0.5 < shuffled
+    collapsed = view_invariance_loss(torch.ones(16, 8), torch.ones(16, 8))
+    assert collapsed == pytest.approx(torch.log(torch.tensor(16.0)).item(), rel=1e-5)
 
 
 def test_domain_classification_fires_and_checks_ids():
@@ -119,34 +127,28 @@ def test_domain_classification_fires_and_checks_ids():
 
 
 def test_pretrain_loss_every_term_fires_with_gradient():
-    out = _fake_output()
-    spectra = torch.randn(8, 64, generator=torch.Generator().manual_seed(5))
+    out_a, out_b = _fake_output(seed=0), _fake_output(seed=1)
+    g = torch.Generator().manual_seed(5)
+    view_a, view_b = torch.randn(8, 64, generator=g), torch.randn(8, 64, generator=g)
+    translated = torch.randn(8, 64, generator=g).requires_grad_()
+    pred = (torch.randn(8, 5, generator=g).requires_grad_(), torch.randn(8, 5, generator=g))
+    params = (torch.rand(8, 5, generator=g), torch.rand(8, 5, generator=g))
     domain = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
-    total, parts = pretrain_loss(out, {"spectra": spectra, "domain": domain}, LossWeights())
-    for key in ("recon", "smooth", "snv", "kl", "domain", "ot", "moe"):
+    terms = single_view_terms(out_a, view_a, domain)
+    terms.update(pair_terms(out_a, out_b, translated, view_a, pred, params))
+    total, parts = pretrain_loss(terms, LossWeights())
+    for key in LossWeights().to_dict():
         assert parts[key] > 0, key
-    assert "ot_skipped" not in parts
     total.backward()
-    for key in ("recon", "kl", "moe_aux", "domain_logits", "z_chem"):
-        assert out[key].grad is not None and out[key].grad.abs().sum() > 0, key
+    for key in ("recon", "kl", "moe_aux", "domain_logits", "z_chem", "mu_chem"):
+        assert out_a[key].grad is not None and out_a[key].grad.abs().sum() > 0, key
+    assert translated.grad.abs().sum() > 0 and pred[0].grad.abs().sum() > 0
     # the weighted sum is what it says
     w = LossWeights()
-    expect = sum(
-        getattr(w, k) * parts[k] for k in ("recon", "smooth", "snv", "kl", "domain", "ot", "moe")
-    )
+    expect = sum(getattr(w, k) * parts[k] for k in w.to_dict())
     assert parts["total"] == pytest.approx(expect, rel=1e-5)
-
-
-def test_pretrain_loss_single_domain_batch_logs_skip(caplog):
-    out = _fake_output()
-    batch = {"spectra": torch.zeros(8, 64), "domain": torch.full((8,), 2)}
-    with caplog.at_level(logging.WARNING, logger="spectralfm.losses"):
-        import spectralfm.losses as losses
-
-        losses._logged_reasons.clear()
-        _, parts = pretrain_loss(out, batch, LossWeights())
-    assert parts["ot_skipped"] == 1.0 and parts["ot"] == 0.0
-    assert "OT term skipped" in caplog.text
+    with pytest.raises(InputError, match="unknown terms"):
+        pretrain_loss({"bogus": total}, w)
 
 
 def test_loss_weights_round_trip_and_unknown_key():

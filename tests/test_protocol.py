@@ -21,7 +21,7 @@ from spectralfm.transfer.protocol import (
     run_pair,
     select_standards,
 )
-from spectralfm.transfer.registry import method_class
+from spectralfm.transfer.registry import METHOD_CLASSES, method_class
 from spectralfm.transfer.selection import random_selection
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
@@ -144,7 +144,7 @@ def test_select_standards():
 # ---------------------------------------------------------------- what each method sees
 
 
-@pytest.mark.parametrize("name", CLASSICAL_METHODS)
+@pytest.mark.parametrize("name", METHOD_CLASSES)
 def test_build_task_gives_each_method_only_what_it_may_see(name):
     data = synthetic_dataset()
     Xm, Xt, y = data.instrument("a"), data.instrument("b"), data.property("p1")
@@ -163,7 +163,7 @@ def test_build_task_gives_each_method_only_what_it_may_see(name):
         np.testing.assert_array_equal(task.y_target_cal, y[cal])
     else:
         assert task.X_target_cal is None and task.y_target_cal is None
-    if name not in ("coral", "dipls"):
+    if not method_class(name).uses_unlabeled:
         assert task.X_target_unlabeled is None and task.n_unlabeled == 0
         return
     pool = task.X_target_unlabeled

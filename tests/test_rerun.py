@@ -90,7 +90,7 @@ def _restore(workdir, name):
 def test_quick_run_has_spectralfm_rows(quick_run):
     workdir, _ = quick_run
     table = (workdir / "results/tables/corn_transfer.csv").read_text()
-    for method in ("spectralfm", "spectralfm_scratch", "spectralfm_ttt", "pds"):
+    for method in ("spectralfm", "spectralfm_scratch", "spectralfm_ttt", "spectralfm_embed", "pds"):
         assert f",{method}," in table
     assert (workdir / "results/pretrain/model.safetensors").is_file()
     assert (workdir / "results/corpus/stats.json").is_file()
@@ -113,12 +113,12 @@ def test_pds_window_change_plans_only_pds_and_table(quick_run):
     assert jobs == {"transfer": 2, "table": 1}  # two pairs
 
 
-def test_finetune_lr_change_plans_only_spectralfm_transfer_and_table(quick_run):
+def test_translator_setting_change_plans_only_spectralfm_transfer_and_table(quick_run):
     workdir, mirror = quick_run
     overrides = workdir / "profiles/quick/overrides.yaml"
     backup = overrides.read_text()
     _edit_yaml(
-        overrides, lambda c: c.setdefault("methods", {}).update({"spectralfm": {"lr": 1e-3}})
+        overrides, lambda c: c.setdefault("methods", {}).update({"spectralfm": {"ridge": 1.0}})
     )
     try:
         jobs = planned_jobs(workdir, mirror)
@@ -136,8 +136,8 @@ def test_augmentation_change_plans_augment_corpus_pretrain_spectralfm(quick_run)
         jobs = planned_jobs(workdir, mirror)
     finally:
         overrides.write_text(backup)
-    # two shards (rruff archive, local dough); three SpectralFM methods x two pairs
-    assert jobs == {"augment": 2, "corpus": 1, "pretrain": 1, "transfer_spectralfm": 6, "table": 1}
+    # two shards (rruff archive, local dough); four SpectralFM methods x two pairs
+    assert jobs == {"augment": 2, "corpus": 1, "pretrain": 1, "transfer_spectralfm": 8, "table": 1}
 
 
 @pytest.mark.parametrize(

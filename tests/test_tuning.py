@@ -219,7 +219,30 @@ CORN_CASES = [
     ("dipls", {"max_components": 3}),
     ("no_transfer", {}),
     ("target_full", {}),
+    ("spectralfm_scratch", {}),
+    ("spectralfm_ttt", {"pretrained": "untrained"}),  # the untrained_model fixture's folder
+    ("spectralfm_embed", {"pretrained": "untrained"}),
 ]
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory):
+    """A pretrain output folder holding a freshly initialised tiny SpectralFM: these tests are
+    about what reaches a fit, not about what pretraining learned."""
+    import torch
+
+    from spectralfm.models import ModelConfig, SpectralFM
+    from spectralfm.training.checkpoint import save_pretrained
+
+    folder = tmp_path_factory.mktemp("untrained")
+    cfg = ModelConfig.preset("tiny")
+    torch.manual_seed(0)
+    save_pretrained(folder, SpectralFM(cfg), cfg)
+    return str(folder)
+
+
+def _with_model_folder(params: dict, folder: str) -> dict:
+    return {k: folder if v == "untrained" else v for k, v in params.items()}
 
 
 @pytest.fixture(scope="module")
@@ -276,8 +299,9 @@ def _run_and_keep_models(monkeypatch, data, split, name, params):
 
 
 @pytest.mark.parametrize(("name", "params"), CORN_CASES, ids=[c[0] for c in CORN_CASES])
-def test_test_rows_cannot_influence_any_choice(monkeypatch, corn, name, params):
+def test_test_rows_cannot_influence_any_choice(monkeypatch, corn, untrained_model, name, params):
     data, split = corn
+    params = _with_model_folder(params, untrained_model)
     garbage = _with_garbage_test_rows(data, split.test)
     assert not np.allclose(garbage.instrument("m5")[split.test], data.instrument("m5")[split.test])
     real_rows, real_models = _run_and_keep_models(monkeypatch, data, split, name, params)

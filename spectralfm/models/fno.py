@@ -45,14 +45,20 @@ class FNO1d(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, spectra: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
-        """(B, N) spectra, (B, 2) start/stop cm^-1 -> (B, N) transferred spectra."""
-        b, n = spectra.shape
+    def features(self, spectra: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+        """(B, N) spectra, (B, 2) start/stop cm^-1 -> (B, width, N): what the last layer reads.
+
+        The transfer methods keep these frozen and refit only `out` (a linear map per point)."""
+        n = spectra.shape[1]
         frac = torch.linspace(0.0, 1.0, n, device=spectra.device)
         wavenumber = axis[:, :1].float() + (axis[:, 1:2] - axis[:, :1]).float() * frac
         # cm^-1 / 1e4 keeps the channel O(1) for NIR, IR and Raman ranges alike
         h = self.lift(torch.stack([spectra.float(), wavenumber / 1e4], dim=1))
         for spectral, pointwise in zip(self.spectral, self.pointwise, strict=True):
             h = F.gelu(spectral(h) + pointwise(h).float())
-        correction = self.out(F.gelu(self.project(h)))[:, 0]
+        return F.gelu(self.project(h))
+
+    def forward(self, spectra: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+        """(B, N) spectra, (B, 2) start/stop cm^-1 -> (B, N) transferred spectra."""
+        correction = self.out(self.features(spectra, axis))[:, 0]
         return spectra + correction.to(spectra.dtype)

@@ -42,9 +42,10 @@ from tqdm import tqdm
 
 from spectralfm.configdict import ConfigDict
 from spectralfm.errors import InputError
-from spectralfm.losses import LossWeights, pretrain_loss
+from spectralfm.losses import LossWeights, pair_terms, pretrain_loss, single_view_terms
 from spectralfm.models.config import ModelConfig
 from spectralfm.models.spectralfm import SpectralFM
+from spectralfm.simulator import SimulatorConfig, instrument_pair
 from spectralfm.training.checkpoint import (
     CONFIG_FILE,
     latest_checkpoint,
@@ -54,6 +55,7 @@ from spectralfm.training.checkpoint import (
     write_json_atomic,
 )
 from spectralfm.training.ddp import DistContext, any_rank, barrier, init_distributed, shutdown
+from spectralfm.training.paired_views import PairedViews
 from spectralfm.training.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class PretrainConfig(ConfigDict):
     grad_clip: float = 1.0
     mask_ratio: float = 0.5
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    # the instrument views each corpus spectrum is seen through (spectralfm.simulator)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     # probability that a sample's corpus domain id reaches the [DOMAIN] token; otherwise it is
     # "unknown" (0), as at transfer time, and z_inst must infer the instrument from the spectrum
     domain_input_prob: float = 0.0
@@ -103,6 +107,8 @@ class PretrainConfig(ConfigDict):
     def __post_init__(self) -> None:
         if isinstance(self.loss_weights, dict):
             self.loss_weights = LossWeights.from_dict(self.loss_weights)
+        if isinstance(self.simulator, dict):
+            self.simulator = SimulatorConfig.from_dict(self.simulator)
         for key in ("steps", "batch_size", "checkpoint_every", "val_every", "log_every"):
             if getattr(self, key) < 1:
                 raise InputError(f"train config: {key}={getattr(self, key)} must be >= 1")
@@ -205,20 +211,38 @@ def _autocast(device: torch.device):
     )
 
 
-def _forward_loss(model, raw: SpectralFM, batch, cfg: PretrainConfig, gen: torch.Generator):
+def _forward_loss(model, raw: PairedViews, batch, cfg: PretrainConfig, gen: torch.Generator):
+    """One step's loss: two simulated instrument views of every spectrum, each masked on its own;
+    single-view terms averaged over the views, plus the pair terms (spectralfm.losses)."""
     spectra, axis, domain = batch["spectra"], batch["axis"], batch["domain"]
-    mask = raw.random_mask(spectra.shape[0], cfg.mask_ratio, generator=gen, device=spectra.device)
+    view_a, view_b, params_a, params_b = instrument_pair(spectra, axis, gen, cfg.simulator)
+    n, device = spectra.shape[0], spectra.device
+    mask_a = raw.model.random_mask(n, cfg.mask_ratio, generator=gen, device=device)
+    mask_b = raw.model.random_mask(n, cfg.mask_ratio, generator=gen, device=device)
     domain_in = None
     if cfg.domain_input_prob > 0:
         keep = torch.rand(domain.shape, generator=gen).to(domain.device) < cfg.domain_input_prob
         domain_in = torch.where(keep, domain, torch.zeros_like(domain))
-    with _autocast(spectra.device):
-        out = model(spectra, axis, mask=mask, domain=domain_in)
-    return pretrain_loss(out, batch, cfg.loss_weights)
+    with _autocast(device):
+        out = model(view_a, view_b, axis, mask_a, mask_b, domain_in)
+    terms_a = single_view_terms(out["a"], view_a, domain)
+    terms_b = single_view_terms(out["b"], view_b, domain)
+    terms = {k: 0.5 * (terms_a[k] + terms_b[k]) for k in terms_a}
+    terms.update(
+        pair_terms(
+            out["a"],
+            out["b"],
+            out["translated"],
+            view_a,
+            out["instrument_pred"],
+            (params_a, params_b),
+        )
+    )
+    return pretrain_loss(terms, cfg.loss_weights)
 
 
 @torch.no_grad()
-def evaluate(raw: SpectralFM, val: DataLoader, cfg: PretrainConfig, device: torch.device) -> dict:
+def evaluate(raw: PairedViews, val: DataLoader, cfg: PretrainConfig, device: torch.device) -> dict:
     """Mean validation loss parts over the first ``val_batches`` batches, with fixed masks."""
     was_training = raw.training
     raw.eval()
@@ -228,7 +252,7 @@ def evaluate(raw: SpectralFM, val: DataLoader, cfg: PretrainConfig, device: torc
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
         for batch in itertools.islice(val, cfg.val_batches):
             _, parts = _forward_loss(
-                raw, raw, _to_device(batch, device, raw.cfg.n_domains), cfg, gen
+                raw, raw, _to_device(batch, device, raw.model.cfg.n_domains), cfg, gen
             )
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -339,7 +363,8 @@ def pretrain(
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    raw = SpectralFM(model_cfg).to(device)
+    model_only = SpectralFM(model_cfg)
+    raw = PairedViews(model_only).to(device)  # what is trained and checkpointed
     decay = [p for p in raw.parameters() if p.ndim >= 2]
     no_decay = [p for p in raw.parameters() if p.ndim < 2]  # biases, norms: no weight decay
     optimizer = torch.optim.AdamW(
@@ -377,8 +402,7 @@ def pretrain(
         write_json_atomic(out_dir / "train_config.json", cfg.to_dict())
         write_json_atomic(out_dir / CONFIG_FILE, model_cfg.to_dict())
 
-    # find_unused_parameters: the FNO transfer head, idle MoE experts and domain embeddings get
-    # no gradient in a pretraining step
+    # find_unused_parameters: idle MoE experts and domain embeddings get no gradient in a step
     model = DistributedDataParallel(raw, find_unused_parameters=True) if ctx.distributed else raw
     stream = BatchStream(
         _corpus_dataset(corpus, "train", cfg, ctx, shuffle=True),
@@ -460,7 +484,7 @@ def pretrain(
                     metrics_path,
                     {"step": step, "world_size": ctx.world_size, "ranks_identical": identical},
                 )
-            save_pretrained(out_dir, raw, model_cfg)
+            save_pretrained(out_dir, model_only, model_cfg)
             plot_loss_curve(metrics_path, out_dir / "loss_curve.png")
         barrier(ctx)
     finally:

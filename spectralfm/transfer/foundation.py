@@ -1,33 +1,40 @@
 """SpectralFM as calibration-transfer methods for the evaluation table.
 
-Three table methods share one estimator:
+Four table methods, all on the benchmark's protocol, splits, standards and unlabeled pool, and all
+tuned by the same inner validation over the standards as the classical methods
+(`spectralfm.transfer.tuning`):
 
-* ``spectralfm``: pretrained SpectralFM (``pretrained`` = a pretrain output folder) + LoRA on the
-  attention projections; only LoRA and the regression head are trained.
-* ``spectralfm_scratch``: the same architecture (read from ``pretrained``'s model_config.json when
-  given, else ``ModelConfig.preset(model_preset)``), randomly initialised, no LoRA, and every
-  parameter trained (see ``spectralfm.training.finetune`` for why).
-* ``spectralfm_ttt``: ``spectralfm`` followed by test-time training of the normalisation layers
-  on the protocol's unlabeled target pool ``task.X_target_unlabeled`` (the same pool, under the
-  same rule, as CORAL and di-PLS: target spectra of calibration samples that are not standards,
-  never a test sample's; the transfer standards when the task has none). With
-  ``ttt_restandardize`` (default) the head's feature standardiser is then re-estimated on those
-  same unlabeled target spectra (AdaBN-style); on corn with a barely pretrained tiny model this
-  matters more than the norm-layer adaptation itself.
+* ``spectralfm``: the pretrained translator. The FNO transfer head, pretrained to map one
+  simulated instrument view of a spectrum onto another (``spectralfm.losses``: ``translation``),
+  maps each target spectrum into the master's space; then the master PLS with the same
+  preprocessing and latent-variable tuning as the classical methods. Fine-tuning on the N paired
+  standards refits the head's last layer (a linear map of its ``width`` features at each point,
+  plus a bias) by ridge regression *towards its pretrained weights*: ``ridge`` is the strength
+  (relative to the mean eigenvalue of the normal equations; 1e6 keeps the pretrained head as it
+  is), chosen in the inner validation from ``TUNABLE``. The body stays frozen, so every sub-fit
+  of the validation is a small linear solve on features computed once per spectrum.
+* ``spectralfm_scratch``: exactly ``spectralfm`` with the head's random initial weights (the
+  ablation: what the pretraining buys).
+* ``spectralfm_ttt``: ``spectralfm`` adapted at test time on the protocol's unlabeled target pool
+  (target spectra of calibration samples that are not standards, never a test sample's): the
+  ridge fit also asks the mean translated pool spectrum to match the mean master calibration
+  spectrum, with the weight of ``pool_weight`` standards.
+* ``spectralfm_embed``: frozen pretrained encoder features (the final-layer patch tokens,
+  flattened) with the EPO correction and a PLS head, tuned as EPO is.
 
-Inputs: NIR spectra on ``task.wavelengths_nm`` are converted to wavenumbers (1e7 / nm, sorted
-ascending), resampled to the model's n_points over their own range and SNV-normalised, as the
-pretraining corpus was. y is standardised with the training rows' mean and std.
-
-Training rows: the master calibration spectra with ``task.y`` plus the transfer standards
-measured on the target with ``task.y_std``. A random ``val_fraction`` of the master rows is held
-out for early stopping; the target standards always train. The alignment term pairs
-``X_master_std[i]`` with ``X_target_std[i]``.
+The model space: spectra on ``task.wavelengths_nm`` are converted to wavenumbers (1e7 / nm,
+ascending), resampled to the model's ``n_points`` over their own range and SNV-normalised, as the
+pretraining corpus was. The head corrects the SNV shape; the level and scale it removed are
+mapped separately from the standards (master mean - target mean, and the master / target std
+ratio, averaged over the standards). The translated spectrum goes back to the task's grid as a
+correction added to the measured spectrum, so an identity head changes nothing but the moments.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,214 +43,306 @@ import torch
 
 from spectralfm.errors import InputError
 from spectralfm.models.config import ModelConfig
-from spectralfm.models.spectralfm import SpectralFM
-from spectralfm.preprocess import resample_batch, snv
+from spectralfm.models.fno import FNO1d
 from spectralfm.sources.units import nm_to_wavenumber
 from spectralfm.training.checkpoint import CONFIG_FILE, load_pretrained
-from spectralfm.training.finetune import FinetuneConfig, deterministic, finetune, restandardize
-from spectralfm.training.ttt import adapt_norm_layers
-from spectralfm.transfer.base import TransferMethod, TransferTask
+from spectralfm.transfer.axes import resample
+from spectralfm.transfer.base import TransferTask
+from spectralfm.transfer.epo import EPOTransfer
+from spectralfm.transfer.tuning import TunedTransferMethod, master_path
+
+KEEP_PRETRAINED = 1e6  # a ridge this strong leaves the pretrained head where it is
+FEATURE_BATCH = 64
 
 
-def nir_to_model_input(
-    X: np.ndarray, wavelengths_nm: np.ndarray, n_points: int, where: str = "spectra"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n, p) absorbances on a nm axis -> SNV spectra (n, n_points) and axis (n, 2) in cm^-1."""
-    X = np.asarray(X, dtype=np.float64)
-    nm = np.asarray(wavelengths_nm, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(nm):
-        raise InputError(f"{where}: expected shape (n, {len(nm)}), got {X.shape}")
-    if not np.all(np.isfinite(X)) or not np.all(nm > 0):
-        raise InputError(f"{where}: non-finite values or non-positive wavelengths")
-    wavenumber = nm_to_wavenumber(nm)
-    order = np.argsort(wavenumber)
-    xs = [wavenumber[order]] * len(X)
-    spectra, axis = resample_batch(xs, list(X[:, order]), n_points)
-    spectra = snv(spectra)
-    if not np.all(np.isfinite(spectra)):
-        raise InputError(f"{where}: a spectrum is flat (zero std) or could not be resampled")
-    return torch.from_numpy(spectra), torch.from_numpy(axis.astype(np.float32))
+class ModelSpace:
+    """Spectra on a task's nm grid <-> the model's grid: n_points uniform in wavenumber."""
+
+    def __init__(self, wavelengths_nm: np.ndarray, n_points: int):
+        wavenumber = nm_to_wavenumber(np.asarray(wavelengths_nm, dtype=np.float64))
+        self.order = np.argsort(wavenumber)
+        self.wavenumber = wavenumber[self.order]
+        self.grid = np.linspace(self.wavenumber[0], self.wavenumber[-1], n_points)
+        self.axis = np.array([self.grid[0], self.grid[-1]], dtype=np.float32)
+
+    def to_model(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n, p) -> resampled spectra (n, n_points), their means (n,) and stds (n,)."""
+        R = resample(X[:, self.order], self.wavenumber, self.grid)
+        std = R.std(axis=1)
+        if np.any(std == 0):
+            raise InputError("spectralfm: a spectrum is flat (zero std); SNV is undefined")
+        return R, R.mean(axis=1), std
+
+    def to_task(self, D: np.ndarray) -> np.ndarray:
+        """(n, n_points) on the model grid -> (n, p) on the task's grid and order."""
+        out = np.empty((len(D), len(self.order)))
+        out[:, self.order] = resample(D, self.grid, self.wavenumber)
+        return out
 
 
-class SpectralFMTransfer(TransferMethod):
-    """Pretrained SpectralFM fine-tuned with LoRA on master calibration + target standards."""
+def load_model(pretrained: str | None, model_preset: str, with_weights: bool, name: str):
+    """The pretrained SpectralFM, or (with_weights=False) the same architecture freshly
+    initialised: the config of `pretrained` when given, else the preset."""
+    if with_weights:
+        if pretrained is None:
+            raise InputError(f"{name}: needs pretrained=<folder written by spectralfm pretraining>")
+        return load_pretrained(pretrained)
+    from spectralfm.models.spectralfm import SpectralFM
+
+    if pretrained is not None:
+        cfg_file = Path(pretrained) / CONFIG_FILE
+        if not cfg_file.is_file():
+            raise InputError(f"{cfg_file}: missing; pretrained must be a pretrain output folder")
+        cfg = ModelConfig.from_dict({**json.loads(cfg_file.read_text()), "lora_rank": 0})
+    else:
+        cfg = ModelConfig.preset(model_preset)
+    return SpectralFM(cfg)
+
+
+class FrozenFeatures:
+    """Frozen per-spectrum features of a torch module, computed once per distinct input array
+    (the inner validation transforms the same held-out spectra for every candidate)."""
+
+    def __init__(self, compute, space: ModelSpace):
+        self.compute = compute  # (B, n_points) SNV tensor, (B, 2) axis -> tensor (B, ...)
+        self.space = space
+        self._cache: dict[bytes, tuple] = {}
+
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(n, p) -> (features (n, ...), resampled R (n, n_points), means, stds)."""
+        key = hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).digest() + repr(X.shape).encode()
+        if key not in self._cache:
+            R, mean, std = self.space.to_model(X)
+            snv = ((R - mean[:, None]) / std[:, None]).astype(np.float32)
+            axis = torch.from_numpy(np.tile(self.space.axis, (len(X), 1)))
+            with torch.no_grad():
+                parts = [
+                    self.compute(torch.from_numpy(snv[i : i + FEATURE_BATCH]), axis[i : i + FEATURE_BATCH])
+                    for i in range(0, len(X), FEATURE_BATCH)
+                ]  # fmt: skip
+            feats = torch.cat(parts).double().numpy() if parts else np.zeros((0,))
+            self._cache[key] = (feats, R, mean, std)
+        return self._cache[key]
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+@dataclass
+class Translation:
+    """A fitted translator: the head's refitted last layer (w, b) and the moment map. Used as
+    the first step of a preprocessing pipeline (tuning.transform calls `_transform`)."""
+
+    features: FrozenFeatures
+    w: np.ndarray  # (width,)
+    b: float
+    mean_shift: float
+    std_ratio: float
+    steps: list = field(default_factory=list)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        G, R, mean, std = self.features(X)
+        x = (R - mean[:, None]) / std[:, None]
+        shape = x + np.einsum("icj,c->ij", G, self.w) + self.b
+        T = (mean + self.mean_shift)[:, None] + (std * self.std_ratio)[:, None] * shape
+        return X + self.features.space.to_task(T - R)
+
+
+@dataclass
+class TranslateThen:
+    """Translation, then a fitted preprocessing pipeline: what a candidate applies to target
+    spectra (master spectra get the preprocessing only)."""
+
+    translation: Translation
+    pre: object
+
+    @property
+    def steps(self) -> list:
+        return [("translate", self.translation), *self.pre.steps]
+
+
+class SpectralFMTransfer(TunedTransferMethod):
+    """The pretrained FNO translator refitted on the standards, then the master PLS."""
 
     name: ClassVar[str] = "spectralfm"
-    needs_standards: ClassVar[bool] = True
     uses_pretrained_weights: ClassVar[bool] = True
-    ttt_by_default: ClassVar[bool] = False
+    adapts_on_pool: ClassVar[bool] = False
+    TUNABLE: ClassVar[dict[str, tuple]] = {"ridge": (KEEP_PRETRAINED, 10.0, 1.0, 0.1, 0.01)}
 
-    def __init__(
-        self,
-        pretrained: str | None = None,
-        lora_rank: int = 4,
-        lora_alpha: float = 16.0,
-        lr: float = 3e-3,
-        epochs: int = 60,
-        batch_size: int = 32,
-        weight_decay: float = 0.0,
-        alignment_weight: float = 1.0,
-        patience: int = 15,
-        val_fraction: float = 0.2,
-        ttt: bool | None = None,  # None: the method's default (on for spectralfm_ttt only)
-        ttt_steps: int = 10,
-        ttt_lr: float = 1e-4,
-        ttt_restandardize: bool = True,
-        model_preset: str = "tiny",
-        seed: int = 0,
-        device: str = "cpu",
-    ):
+    def __init__(self, pretrained: str | None = None, ridge="auto", pool_weight: float = 1.0,
+                 preprocessing="auto", master_components="auto", max_components: int = 20,
+                 cv: int = 5, model_preset: str = "tiny", seed: int = 0,
+                 device: str = "cpu"):  # fmt: skip
         self.pretrained = pretrained
-        self.lora_rank = lora_rank
-        self.lora_alpha = lora_alpha
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.alignment_weight = alignment_weight
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.ttt = ttt
-        self.ttt_steps = ttt_steps
-        self.ttt_lr = ttt_lr
-        self.ttt_restandardize = ttt_restandardize
+        self.ridge = ridge
+        self.pool_weight = pool_weight
+        self.preprocessing = preprocessing
+        self.master_components = master_components
+        self.max_components = max_components
+        self.cv = cv
         self.model_preset = model_preset
         self.seed = seed
         self.device = device
 
-    # ------------------------------------------------------------ model
+    # ------------------------------------------------------------ the head
 
-    def _build_model(self) -> SpectralFM:
-        torch.manual_seed(self.seed)  # LoRA factors / scratch weights: reproducible init
-        if self.uses_pretrained_weights:
-            if self.pretrained is None:
-                raise InputError(
-                    f"{self.name}: needs pretrained=<folder written by spectralfm pretraining>"
-                )
-            return load_pretrained(
-                self.pretrained, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha
+    def _load_head(self, n_points_hint: int | None = None) -> FNO1d:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)  # scratch: a reproducible random head
+            model = load_model(
+                self.pretrained, self.model_preset, self.uses_pretrained_weights, self.name
             )
-        if self.pretrained is not None:
-            cfg_file = Path(self.pretrained) / CONFIG_FILE  # same architecture, no weights
-            if not cfg_file.is_file():
-                raise InputError(
-                    f"{cfg_file}: missing; pretrained must be a pretrain output folder"
-                )
-            cfg = ModelConfig.from_dict({**json.loads(cfg_file.read_text()), "lora_rank": 0})
-        else:
-            cfg = ModelConfig.preset(self.model_preset)
-        return SpectralFM(cfg)
+        head = model.transfer.to(self.device).eval()
+        self.n_points_ = model.cfg.n_points
+        return head
 
-    @property
-    def _do_ttt(self) -> bool:
-        return self.ttt_by_default if self.ttt is None else bool(self.ttt)
+    def _prepare(self, task: TransferTask) -> None:
+        """Frozen features and per-standard normal equations for every sub-fit of this fit."""
+        if task.wavelengths_nm is None:
+            raise InputError(f"{self.name}: TransferTask.wavelengths_nm is needed (nm -> cm^-1)")
+        head = self._load_head()
+        device = torch.device(self.device)
+        space = ModelSpace(task.wavelengths_nm, self.n_points_)
+        self.features_ = FrozenFeatures(
+            lambda x, a: head.features(x.to(device), a.to(device)).cpu(), space
+        )
+        self.w0_ = head.out.weight.detach().double().cpu().numpy()[0, :, 0]
+        self.b0_ = float(head.out.bias.detach().double().cpu()[0])
+        G_t, R_t, m_t, s_t = self.features_(task.X_target_std)
+        _, R_m, m_m, s_m = self.features_(task.X_master_std)
+        x_t = (R_t - m_t[:, None]) / s_t[:, None]
+        x_m = (R_m - m_m[:, None]) / s_m[:, None]
+        # least squares per standard: phi_ij = [G[i, :, j], 1], target x_m - x_t
+        phi = np.concatenate([G_t, np.ones((len(G_t), 1, G_t.shape[2]))], axis=1)
+        self.A_std_ = np.einsum("icj,idj->icd", phi, phi)
+        self.c_std_ = np.einsum("icj,ij->ic", phi, x_m - x_t)
+        self.mean_shift_std_ = m_m - m_t
+        self.std_ratio_std_ = s_m / s_t
 
-    # ------------------------------------------------------------ fit / predict
+    def _pool_equations(self, task: TransferTask) -> tuple[np.ndarray, np.ndarray]:
+        """The pool term: mean translated pool spectrum = mean master calibration spectrum."""
+        if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
+            raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
+        G_p, R_p, m_p, s_p = self.features_(task.X_target_unlabeled)
+        _, R_c, m_c, s_c = self.features_(task.X_master)
+        gap = ((R_c - m_c[:, None]) / s_c[:, None]).mean(0) - ((R_p - m_p[:, None]) / s_p[:, None]).mean(0)  # fmt: skip
+        phi = np.concatenate([G_p.mean(0), np.ones((1, G_p.shape[2]))])  # (width + 1, n_points)
+        return phi @ phi.T, phi @ gap
+
+    def _translation(self, task: TransferTask, keep: np.ndarray, ridge: float) -> Translation:
+        """The head refitted on standards `keep` (and the pool for TTT), ridge towards w0."""
+        A, c = self.A_std_[keep].sum(0), self.c_std_[keep].sum(0)
+        if self.adapts_on_pool:
+            A_p, c_p = self._pool_equations(task)
+            A, c = A + self.pool_weight * A_p, c + self.pool_weight * c_p
+        theta0 = np.append(self.w0_, self.b0_)
+        scale = ridge * max(np.trace(A) / len(A), 1e-12)
+        theta = np.linalg.solve(A + scale * np.eye(len(A)), c + scale * theta0)
+        return Translation(
+            self.features_,
+            theta[:-1],
+            float(theta[-1]),
+            float(self.mean_shift_std_[keep].mean()),
+            float(self.std_ratio_std_[keep].mean()),
+        )
+
+    # ------------------------------------------------------------ the tuning engine's hooks
+
+    def _fit_subset(self, task, drop, candidates, stateless) -> list:
+        keep = np.setdiff1d(np.arange(task.n_standards), drop)
+        sub = self._without(task, drop) if len(drop) else task
+        translations = {
+            p["ridge"]: self._translation(sub, keep, float(p["ridge"])) for _, p in candidates
+        }
+        fitted = super()._fit_subset(task, drop, candidates, stateless)
+        return [
+            None if item is None else (TranslateThen(translations[p["ridge"]], item[0]), item[1])
+            for item, (_, p) in zip(fitted, candidates, strict=True)
+        ]
+
+    def _fit_candidate(self, task, spec: str, params: dict, cache: dict):
+        return master_path(task, spec, self._k_max(), cache)
 
     def fit(self, task: TransferTask) -> SpectralFMTransfer:
         task = self._check_task(task, min_standards=1)
-        if task.wavelengths_nm is None:
-            raise InputError(f"{self.name}: TransferTask.wavelengths_nm is needed (nm -> cm^-1)")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise InputError(f"{self.name}: val_fraction={self.val_fraction} must be in [0, 1)")
-        with deterministic(self.seed):
-            model = self._build_model()
-        n_points = model.cfg.n_points
-        wl = task.wavelengths_nm
-
-        def prep(X, where):
-            return nir_to_model_input(X, wl, n_points, f"{self.name}: {where}")
-
-        xm, am = prep(task.X_master, "X_master")
-        xts, ats = prep(task.X_target_std, "X_target_std")
-        xms, ams = prep(task.X_master_std, "X_master_std")
-        y = np.concatenate([task.y, task.y_std])
-        self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
-        y_t = torch.from_numpy(((y - self.y_mean_) / self.y_scale_).astype(np.float32))
-        n_master = len(task.X_master)
-        rng = np.random.default_rng(self.seed)
-        n_val = int(round(self.val_fraction * n_master))
-        val = np.zeros(len(y), dtype=bool)
-        val[rng.choice(n_master, size=n_val, replace=False)] = True
-
-        device = torch.device(self.device)
-        model = model.to(device)
-        cfg = FinetuneConfig(
-            lr=self.lr,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            weight_decay=self.weight_decay,
-            alignment_weight=self.alignment_weight,
-            patience=self.patience,
-            seed=self.seed,
-            train_all=not self.uses_pretrained_weights,
-        )
-        self.history_ = finetune(
-            model,
-            torch.cat([xm, xts]).to(device),
-            torch.cat([am, ats]).to(device),
-            y_t.to(device),
-            torch.from_numpy(val).to(device),
-            cfg,
-            pairs=(xms.to(device), ams.to(device), xts.to(device), ats.to(device)),
-        )
-        if self._do_ttt:
-            unlabeled = task.X_target_unlabeled if task.n_unlabeled else task.X_target_std
-            xu, au = prep(unlabeled, "target spectra for TTT")
-            with deterministic(self.seed):
-                self.ttt_ = adapt_norm_layers(
-                    model,
-                    xu.to(device),
-                    au.to(device),
-                    steps=self.ttt_steps,
-                    lr=self.ttt_lr,
-                    batch_size=self.batch_size,
-                    seed=self.seed,
-                )
-            if self.ttt_restandardize:
-                restandardize(model, xu.to(device), au.to(device))
-        model.eval()
-        self.model_ = model
-        self.wavelengths_nm_ = wl
-        # What the table records: the model's own input normalisation, and its settings.
-        self.preprocessing_ = "model_input(snv)"
-        self.params_ = {
-            k: v for k, v in self.get_params().items() if k not in ("pretrained", "device")
-        }
-        self.n_features_in_ = len(wl)
+        self._prepare(task)
+        super().fit(task)
+        self.features_.clear()  # held for the inner validation only
+        for attr in ("A_std_", "c_std_"):
+            delattr(self, attr)
+        for key in ("pretrained", "device"):  # where the run keeps files, not a setting
+            self.params_.pop(key)
         return self
-
-    def chosen_params_json(self) -> str:
-        return json.dumps(self.params_, sort_keys=True, separators=(",", ":"))
-
-    def predict(self, X_target) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise InputError(f"{self.name}: call fit before predict")
-        X = self._check_spectra(X_target, self.n_features_in_)
-        spectra, axis = nir_to_model_input(
-            X, self.wavelengths_nm_, self.model_.cfg.n_points, f"{self.name}: X_target"
-        )
-        device = next(self.model_.parameters()).device
-        preds = []
-        self.model_.eval()
-        with torch.no_grad():
-            for i in range(0, len(spectra), 64):
-                out = self.model_(spectra[i : i + 64].to(device), axis[i : i + 64].to(device))
-                preds.append(out["y_pred"][:, 0].cpu())
-        y = torch.cat(preds).double().numpy() if preds else np.zeros(0)
-        return y * self.y_scale_ + self.y_mean_
 
 
 class SpectralFMScratch(SpectralFMTransfer):
-    """The same fine-tuning from random initial weights, every parameter trained."""
+    """``spectralfm`` from the head's random initial weights (the pretraining ablation)."""
 
     name: ClassVar[str] = "spectralfm_scratch"
     uses_pretrained_weights: ClassVar[bool] = False
 
 
 class SpectralFMTTT(SpectralFMTransfer):
-    """``spectralfm`` plus test-time training of norm layers on unlabeled target spectra."""
+    """``spectralfm`` with the head also adapted on the unlabeled target pool."""
 
     name: ClassVar[str] = "spectralfm_ttt"
-    ttt_by_default: ClassVar[bool] = True
     uses_unlabeled: ClassVar[bool] = True
+    adapts_on_pool: ClassVar[bool] = True
+
+
+class SpectralFMEmbed(EPOTransfer):
+    """EPO and a PLS head on frozen pretrained encoder features (flattened patch tokens)."""
+
+    name: ClassVar[str] = "spectralfm_embed"
+    uses_pretrained_weights: ClassVar[bool] = True
+
+    def __init__(self, pretrained: str | None = None, n_components="auto",
+                 preprocessing: str = "none", master_components="auto",
+                 max_components: int = 20, cv: int = 5, device: str = "cpu"):  # fmt: skip
+        self.pretrained = pretrained
+        self.n_components = n_components
+        self.preprocessing = preprocessing
+        self.master_components = master_components
+        self.max_components = max_components
+        self.cv = cv
+        self.device = device
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        feats = self.encoder_(X)[0]
+        return feats.reshape(len(feats), -1)
+
+    def fit(self, task: TransferTask) -> SpectralFMEmbed:
+        task = self._check_task(task, min_standards=1)
+        if task.wavelengths_nm is None:
+            raise InputError(f"{self.name}: TransferTask.wavelengths_nm is needed (nm -> cm^-1)")
+        model = load_model(self.pretrained, "tiny", True, self.name).to(self.device).eval()
+        device = torch.device(self.device)
+        space = ModelSpace(task.wavelengths_nm, model.cfg.n_points)
+        self.encoder_ = FrozenFeatures(
+            lambda x, a: model(x.to(device), a.to(device))["tokens"].float().cpu(), space
+        )
+        self.n_wavelengths_ = task.X_master.shape[1]
+
+        def embed(X):
+            return None if X is None else self._embed(X)
+
+        features = TransferTask(
+            X_master=embed(task.X_master),
+            y=task.y,
+            X_master_std=embed(task.X_master_std),
+            X_target_std=embed(task.X_target_std),
+            y_std=task.y_std,
+            std_index=task.std_index,
+            seed=task.seed,
+        )
+        super().fit(features)
+        self.encoder_.clear()
+        return self
+
+    def predict(self, X_target) -> np.ndarray:
+        X = self._check_spectra(X_target, self.n_wavelengths_)
+        return super().predict(self._embed(X))
+
+    def predict_interval(self, X_target, alpha: float = 0.1):
+        X = self._check_spectra(X_target, self.n_wavelengths_)
+        return super().predict_interval(self._embed(X), alpha)

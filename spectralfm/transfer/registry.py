@@ -30,6 +30,7 @@ METHOD_CLASSES: dict[str, str] = {
     "spectralfm": "spectralfm.transfer.foundation:SpectralFMTransfer",
     "spectralfm_scratch": "spectralfm.transfer.foundation:SpectralFMScratch",
     "spectralfm_ttt": "spectralfm.transfer.foundation:SpectralFMTTT",
+    "spectralfm_embed": "spectralfm.transfer.foundation:SpectralFMEmbed",
 }
 # The SpectralFM rows, kept apart from the classical ones in summaries and in the workflow.
 FOUNDATION_PREFIX = "spectralfm"
