@@ -129,7 +129,7 @@ def test_domain_classification_fires_and_checks_ids():
 def test_pretrain_loss_every_term_fires_with_gradient():
     out_a, out_b = _fake_output(seed=0), _fake_output(seed=1)
     g = torch.Generator().manual_seed(5)
-    view_a, view_b = torch.randn(8, 64, generator=g), torch.randn(8, 64, generator=g)
+    view_a = torch.randn(8, 64, generator=g)
     translated = torch.randn(8, 64, generator=g).requires_grad_()
     pred = (torch.randn(8, 5, generator=g).requires_grad_(), torch.randn(8, 5, generator=g))
     params = (torch.rand(8, 5, generator=g), torch.rand(8, 5, generator=g))

@@ -9,7 +9,7 @@ import pytest
 from spectralfm.datasets import BenchmarkDataset
 from spectralfm.errors import InputError
 from spectralfm.results import ROW_COLUMNS
-from spectralfm.transfer import CLASSICAL_METHODS, protocol
+from spectralfm.transfer import protocol
 from spectralfm.transfer.axes import common_grid
 from spectralfm.transfer.protocol import (
     Split,
