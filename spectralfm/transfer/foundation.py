@@ -8,11 +8,12 @@ tuned by the same inner validation over the standards as the classical methods
   simulated instrument view of a spectrum onto another (``spectralfm.losses``: ``translation``),
   maps each target spectrum into the master's space; then the master PLS with the same
   preprocessing and latent-variable tuning as the classical methods. Fine-tuning on the N paired
-  standards refits the head's last layer (a linear map of its ``width`` features at each point,
-  plus a bias) by ridge regression *towards its pretrained weights*: ``ridge`` is the strength
-  (relative to the mean eigenvalue of the normal equations; 1e6 keeps the pretrained head as it
-  is), chosen in the inner validation from ``TUNABLE``. The body stays frozen, so every sub-fit
-  of the validation is a small linear solve on features computed once per spectrum.
+  standards refits the head's last layer (a linear map, at each point, of the operator's
+  ``width`` features and of the spectrum's first and second derivatives, see
+  ``spectralfm.models.fno``; plus a bias) by ridge regression *towards its pretrained weights*: ``ridge`` is the strength
+  (on standardised features, so relative to each feature's own scale; 1e6 keeps the pretrained
+  head as it is), chosen in the inner validation from ``TUNABLE``. The body stays frozen, so every
+  sub-fit of the validation is a small linear solve on features computed once per spectrum.
 * ``spectralfm_scratch``: exactly ``spectralfm`` with the head's random initial weights (the
   ablation: what the pretraining buys).
 * ``spectralfm_ttt``: ``spectralfm`` adapted at test time on the protocol's unlabeled target pool
@@ -235,9 +236,11 @@ class SpectralFMTransfer(TunedTransferMethod):
         if self.adapts_on_pool:
             A_p, c_p = self._pool_equations(task)
             A, c = A + self.pool_weight * A_p, c + self.pool_weight * c_p
+        # ridge in standardised coordinates: every feature (and the bias) penalised alike
         theta0 = np.append(self.w0_, self.b0_)
-        scale = ridge * max(np.trace(A) / len(A), 1e-12)
-        theta = np.linalg.solve(A + scale * np.eye(len(A)), c + scale * theta0)
+        d = np.sqrt(np.maximum(np.diag(A), 1e-12))
+        A_std, c_std = A / np.outer(d, d), c / d
+        theta = np.linalg.solve(A_std + ridge * np.eye(len(A)), c_std + ridge * d * theta0) / d
         return Translation(
             self.features_,
             theta[:-1],
