@@ -160,7 +160,7 @@ def test_pretrained_methods_need_a_pretrained_folder():
 def test_embed_runs_epo_on_frozen_features(untrained_folder):
     task, _, Xt_test, y_test = shifted_problem(n_std=10)
     method = SpectralFMEmbed(pretrained=untrained_folder).fit(task)
-    assert method.preprocessing_ == "none"
+    assert method.preprocessing_ == "none" and "pretrained" not in method.params_
     assert method.n_features_in_ == 64 * 32  # tiny: 64 patch tokens x d_model 32
     pred = method.predict(Xt_test)
     assert pred.shape == y_test.shape and np.all(np.isfinite(pred))

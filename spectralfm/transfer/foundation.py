@@ -340,6 +340,8 @@ class SpectralFMEmbed(EPOTransfer):
         )
         super().fit(features)
         self.encoder_.clear()
+        for key in ("pretrained", "device"):  # where the run keeps files, not a setting
+            self.params_.pop(key)
         return self
 
     def predict(self, X_target) -> np.ndarray:
