@@ -116,14 +116,12 @@ def test_view_invariance_low_for_matching_views_high_for_shuffled():
     assert collapsed == pytest.approx(torch.log(torch.tensor(16.0)).item(), rel=1e-5)
 
 
-def test_domain_classification_fires_and_checks_ids():
+def test_domain_classification_fires():
     logits = torch.zeros(4, 3, requires_grad=True)
     loss = domain_classification_loss(logits, torch.tensor([0, 1, 2, 1]))
     assert loss.item() == pytest.approx(torch.log(torch.tensor(3.0)).item())
     loss.backward()
     assert logits.grad.abs().sum() > 0
-    with pytest.raises(InputError, match="n_domains=3"):
-        domain_classification_loss(logits, torch.tensor([0, 3, 1, 1]))
 
 
 def test_pretrain_loss_every_term_fires_with_gradient():

@@ -38,3 +38,26 @@ def test_load_balance_loss_penalises_collapse_and_has_router_gradient():
     assert collapsed > 1.8 and balanced < 1.1
     balanced.backward()
     assert moe.router.weight.grad.abs().sum() > 0
+
+
+def test_load_balance_loss_is_the_switch_definition():
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(ModelConfig.preset("tiny"))
+    x = torch.randn(5, 9, 32)
+    _, aux = moe(x)
+    probs = F.softmax(moe.router(x.reshape(-1, 32)), dim=-1)
+    top_i = probs.topk(2, dim=-1).indices
+    load = F.one_hot(top_i, 4).sum(dim=(0, 1)).float() / top_i.numel()
+    assert torch.equal(aux, 4 * (load * probs.mean(0)).sum())
+
+
+def test_a_tokens_output_does_not_depend_on_the_other_tokens():
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(ModelConfig.preset("tiny"))
+    x = torch.randn(2, 5, 32)
+    out, _ = moe(x)
+    alone, _ = moe(x[1:, 2:3])
+    torch.testing.assert_close(alone[0, 0], out[1, 2], atol=1e-6, rtol=1e-6)
+    other = x.clone()
+    other[0] = 10.0 * torch.randn(5, 32)  # change every token of the other row
+    torch.testing.assert_close(moe(other)[0][1], out[1], atol=1e-6, rtol=1e-6)

@@ -120,21 +120,45 @@ def test_random_mask_counts_and_refusals():
         model.random_mask(2, 1.0)
 
 
-def test_bad_inputs_raise_input_error_naming_the_argument():
+def test_bad_shapes_raise_input_error_in_forward():
+    # shape and dtype checks read no tensor values, so forward keeps them
     model = _model()
     x, axis = _batch()
     with pytest.raises(InputError, match="spectra"):
         model(torch.randn(3, 100), axis)
     with pytest.raises(InputError, match="axis"):
         model(x, axis[:, :1])
-    with pytest.raises(InputError, match="non-finite"):
-        model(torch.where(x > 2, float("nan"), x), axis)
-    with pytest.raises(InputError, match="start == stop"):
-        model(x, torch.full((3, 2), 5000.0))
     with pytest.raises(InputError, match="mask"):
         model(x, axis, mask=torch.zeros(3, model.n_tokens))
     with pytest.raises(InputError, match="domain"):
-        model(x, axis, domain=torch.tensor([0, 1, 16]))
+        model(x, axis, domain=torch.tensor([0, 1]))
+    with pytest.raises(InputError, match="spectra"):
+        model.transfer_spectrum(torch.randn(3, 100), axis)
+    with pytest.raises(InputError, match="axis"):
+        model.transfer_spectrum(x, axis[:2])
+
+
+def test_bad_values_raise_input_error_at_the_boundary():
+    # value checks read the host (a GPU sync), so they live in validate_inputs, not forward
+    model = _model()
+    x, axis = _batch()
+    model.validate_inputs(x, axis, model.random_mask(3, 0.5), torch.tensor([0, 1, 15]))
+    with pytest.raises(InputError, match="spectra"):
+        model.validate_inputs(torch.randn(3, 100), axis)
+    with pytest.raises(InputError, match="axis"):
+        model.validate_inputs(x, axis[:, :1])
+    with pytest.raises(InputError, match="non-finite"):
+        model.validate_inputs(torch.where(x > 2, float("nan"), x), axis)
+    with pytest.raises(InputError, match="non-finite"):
+        model.validate_inputs(x, torch.where(axis > 5000, float("inf"), axis))
+    with pytest.raises(InputError, match="start == stop"):
+        model.validate_inputs(x, torch.full((3, 2), 5000.0))
+    with pytest.raises(InputError, match="mask"):
+        model.validate_inputs(x, axis, mask=torch.zeros(3, model.n_tokens))
+    with pytest.raises(InputError, match="domain"):
+        model.validate_inputs(x, axis, domain=torch.tensor([0, 1, 16]))
+    with pytest.raises(InputError, match="domain"):
+        model.validate_inputs(x, axis, domain=torch.tensor([-1, 1, 2]))
 
 
 def test_fno_transfer_head_starts_as_identity_and_learns_a_shift():

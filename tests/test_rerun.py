@@ -136,8 +136,8 @@ def test_augmentation_change_plans_augment_corpus_pretrain_spectralfm(quick_run)
         jobs = planned_jobs(workdir, mirror)
     finally:
         overrides.write_text(backup)
-    # two shards (rruff archive, local dough); four SpectralFM methods x two pairs
-    assert jobs == {"augment": 2, "corpus": 1, "pretrain": 1, "transfer_spectralfm": 8, "table": 1}
+    # 14 shards (rruff archive, local dough, 12 nirdata sets); four SpectralFM methods x two pairs
+    assert jobs == {"augment": 14, "corpus": 1, "pretrain": 1, "transfer_spectralfm": 8, "table": 1}
 
 
 @pytest.mark.parametrize(

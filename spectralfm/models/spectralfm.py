@@ -9,6 +9,12 @@ spectrum (B, n_points) + axis (B, 2) -> WaveletEmbedding [CLS, DOMAIN, patches]
 Note for training: when the true domain id is passed as `domain`, the [DOMAIN] token starts from
 that id's embedding, so predicting the domain from z_inst is trivial; pass domain=None (unknown,
 id 0) when domain classification is meant to be learned from the spectrum.
+
+GPU hygiene: `forward` and `transfer_spectrum` read no tensor values on the host (no `.item()`,
+`bool(tensor)`, `nonzero`), so a training step queues its kernels without waiting for the GPU.
+They check shapes and dtypes only; value checks (finite spectra and axis, a non-empty axis range,
+domain ids in range) live in `validate_inputs`, which callers feeding untrusted data call once at
+the boundary. tests/test_host_syncs.py guards this.
 """
 
 from __future__ import annotations
@@ -64,18 +70,59 @@ class SpectralFM(nn.Module):
         rank = noise.argsort(dim=1).argsort(dim=1)
         return (rank < n_masked).to(device if device is not None else gen_device)
 
-    def _check(self, spectra: torch.Tensor, axis: torch.Tensor) -> None:
+    def _check_shapes(
+        self,
+        spectra: torch.Tensor,
+        axis: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        domain: torch.Tensor | None = None,
+    ) -> None:
+        """Shapes and dtypes only: reads no tensor values, so it costs no host sync."""
         n = self.cfg.n_points
         if spectra.ndim != 2 or spectra.shape[1] != n:
             raise InputError(f"spectra: expected shape (B, {n}), got {tuple(spectra.shape)}")
-        if axis.shape != (spectra.shape[0], 2):
+        b = spectra.shape[0]
+        if axis.shape != (b, 2):
+            raise InputError(f"axis: expected shape ({b}, 2), got {tuple(axis.shape)}")
+        if mask is not None and (mask.shape != (b, self.n_tokens) or mask.dtype != torch.bool):
             raise InputError(
-                f"axis: expected shape ({spectra.shape[0]}, 2), got {tuple(axis.shape)}"
+                f"mask: expected bool shape ({b}, {self.n_tokens}), got {mask.dtype} {tuple(mask.shape)}"
             )
-        if not bool(torch.isfinite(spectra).all()) or not bool(torch.isfinite(axis).all()):
+        if domain is not None and (domain.shape != (b,) or domain.dtype != torch.long):
+            raise InputError(
+                f"domain: expected long shape ({b},), got {domain.dtype} {tuple(domain.shape)}"
+            )
+
+    def validate_inputs(
+        self,
+        spectra: torch.Tensor,
+        axis: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        domain: torch.Tensor | None = None,
+    ) -> None:
+        """Check inputs from outside (data loaders, user arrays) before `forward` or
+        `transfer_spectrum`; raises InputError naming the argument.
+
+        `forward` checks only shapes and dtypes: the value checks here read results on the host,
+        which on a GPU waits for every queued kernel, so they belong at the data boundary (once
+        per batch, ideally before the batch is moved to the device), not inside the model. All
+        value checks are reduced on the device and read back together: one sync, not three."""
+        self._check_shapes(spectra, axis, mask, domain)
+        flags = [
+            ~torch.isfinite(spectra).all() | ~torch.isfinite(axis).all(),
+            (axis[:, 0] == axis[:, 1]).any(),
+        ]
+        if domain is not None:
+            flags.append(((domain < 0) | (domain >= self.cfg.n_domains)).any())
+        # (the inputs may sit on different devices before a batch is moved: gather on one)
+        flags = torch.stack([f.to(spectra.device) for f in flags])
+        non_finite, empty_range, *bad_domain = flags.tolist()
+        if non_finite:
             raise InputError("spectra/axis: non-finite values")
-        if bool((axis[:, 0] == axis[:, 1]).any()):
+        if empty_range:
             raise InputError("axis: start == stop (an empty wavenumber range)")
+        if bad_domain and bad_domain[0]:
+            raise InputError(f"domain: ids must be in [0, {self.cfg.n_domains})")
 
     def forward(
         self,
@@ -84,19 +131,10 @@ class SpectralFM(nn.Module):
         mask: torch.Tensor | None = None,
         domain: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        self._check(spectra, axis)
+        """Reads no tensor values on the host (no sync on a GPU): values are not checked here,
+        call `validate_inputs` on untrusted data first."""
+        self._check_shapes(spectra, axis, mask, domain)
         b = spectra.shape[0]
-        if mask is not None and (mask.shape != (b, self.n_tokens) or mask.dtype != torch.bool):
-            raise InputError(
-                f"mask: expected bool shape ({b}, {self.n_tokens}), got {mask.dtype} {tuple(mask.shape)}"
-            )
-        if domain is not None:
-            if domain.shape != (b,) or domain.dtype != torch.long:
-                raise InputError(
-                    f"domain: expected long shape ({b},), got {domain.dtype} {tuple(domain.shape)}"
-                )
-            if bool(((domain < 0) | (domain >= self.cfg.n_domains)).any()):
-                raise InputError(f"domain: ids must be in [0, {self.cfg.n_domains})")
 
         x = self.embed(spectra, axis, mask, domain)
         for block in self.mamba:
@@ -117,14 +155,19 @@ class SpectralFM(nn.Module):
                 b, self.cfg.n_points, dtype=torch.bool, device=spectra.device
             )
         else:
-            out["point_mask"] = mask.repeat_interleave(self.cfg.patch_size, dim=1)
+            # each token's flag repeated over its patch's points (a view + copy, no host reads)
+            p = self.cfg.patch_size
+            out["point_mask"] = mask[:, :, None].expand(b, self.n_tokens, p).reshape(b, -1)
         out["domain_logits"] = self.domain_head(out["z_inst"])
         out["y_pred"] = self.regression(out["z_chem"])
         return out
 
     def transfer_spectrum(self, spectra: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
-        """FNO transfer head: target-instrument spectra -> master-like spectra, (B, n_points)."""
-        self._check(spectra, axis)
+        """FNO transfer head: target-instrument spectra -> master-like spectra, (B, n_points).
+
+        Like `forward`, checks shapes only; call `validate_inputs(spectra, axis)` on untrusted
+        data first."""
+        self._check_shapes(spectra, axis)
         return self.transfer(spectra, axis)
 
 

@@ -178,22 +178,26 @@ class BatchStream:
         return self.epoch, self.done
 
 
-def _to_device(batch, device: torch.device, n_domains: int) -> dict[str, torch.Tensor]:
-    """Move a corpus batch to ``device``; corpus domain d becomes model domain d + 1.
+def _to_device(batch, device: torch.device, model: SpectralFM) -> dict[str, torch.Tensor]:
+    """Check a corpus batch on the host, then move it to ``device``; corpus domain d becomes
+    model domain d + 1 (the model reserves id 0 for "unknown domain").
 
-    The corpus numbers its domains from 0; the model reserves id 0 for "unknown domain".
-    """
+    The value checks run here, on the CPU tensors the loader made, so they never wait for the
+    GPU; the model's forward checks only shapes."""
     spectra, axis, domain = batch
-    domain = domain.to(device, torch.long, non_blocking=True) + 1
+    domain = domain.to(torch.long) + 1
+    n_domains = model.cfg.n_domains
     if int(domain.max()) >= n_domains:
         raise InputError(
             f"corpus: domain id {int(domain.max()) - 1} needs n_domains >= {int(domain.max()) + 1} "
             f"in the model config (id 0 is reserved for unknown), got {n_domains}"
         )
+    spectra, axis = spectra.to(torch.float32), axis.to(torch.float32)
+    model.validate_inputs(spectra, axis)
     return {
-        "spectra": spectra.to(device, torch.float32, non_blocking=True),
-        "axis": axis.to(device, torch.float32, non_blocking=True),
-        "domain": domain,
+        "spectra": spectra.to(device, non_blocking=True),
+        "axis": axis.to(device, non_blocking=True),
+        "domain": domain.to(device, non_blocking=True),
     }
 
 
@@ -251,9 +255,7 @@ def evaluate(raw: PairedViews, val: DataLoader, cfg: PretrainConfig, device: tor
     with torch.random.fork_rng(devices=[]):
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
         for batch in itertools.islice(val, cfg.val_batches):
-            _, parts = _forward_loss(
-                raw, raw, _to_device(batch, device, raw.model.cfg.n_domains), cfg, gen
-            )
+            _, parts = _forward_loss(raw, raw, _to_device(batch, device, raw.model), cfg, gen)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
@@ -435,7 +437,7 @@ def pretrain(
         while step < cfg.steps:
             torch.manual_seed(_step_seed(cfg.seed, ctx.rank, step))
             gen.manual_seed(_step_seed(cfg.seed + 1, ctx.rank, step))
-            batch = _to_device(next(stream), device, model_cfg.n_domains)
+            batch = _to_device(next(stream), device, model_only)
             loss, parts = _forward_loss(model, raw, batch, cfg, gen)
             if not math.isfinite(parts["total"]):
                 raise FloatingPointError(f"non-finite pretraining loss at step {step}: {parts}")
