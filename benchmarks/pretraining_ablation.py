@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(f, fieldnames=list(result[0]))
         writer.writeheader()
         writer.writerows(result)
-    print(f"{'pair':10} {'N':>3}  {'spectralfm vs':32} {'RMSEP':>7} {'ref':>7} {'ratio [95%]':>22} wins")
+    print(
+        f"{'pair':10} {'N':>3}  {'spectralfm vs':32} {'RMSEP':>7} {'ref':>7} {'ratio [95%]':>22} wins"
+    )
     for r in result:
         print(
             f"{r['pair']:10} {r['n_transfer']:>3}  {r['reference']:32} {r['spectralfm_rmsep']:7.3f} "

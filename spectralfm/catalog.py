@@ -305,6 +305,24 @@ NIRDATA_FILES = dict(
     ]
 )
 
+# The Open Soil Spectral Library VisNIR export (sources/ossl.py says what it holds). The bucket
+# publishes no checksum and "can be updated without notice": the download records its sha256.
+OSSL_BUCKET = "https://storage.googleapis.com/soilspec4gg-public"
+OSSL_VISNIR = "ossl_visnir_L0_v1.2.csv.gz"
+OSSL_SCHEMA = {  # sources.ossl: {files: [...], options: {max_rows: n}}
+    "type": "object",
+    "required": ["files"],
+    "additionalProperties": False,
+    "properties": {
+        "files": {"type": "array", "items": {"enum": [OSSL_VISNIR]}},
+        "options": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"max_rows": {"type": ["integer", "null"], "minimum": 1}},
+        },
+    },
+}
+
 LOCAL_SCHEMA = {  # sources.local.paths: {name: {path: file or folder, ...reader options}}
     "type": "object",
     "required": ["paths"],
@@ -371,6 +389,12 @@ CORPUS_SOURCES: dict[str, CorpusSource] = {
     ),
     "nirdata": CorpusSource(
         "spectralfm.sources.nirdata:read_nirdata", key="files", files=NIRDATA_FILES
+    ),
+    "ossl": CorpusSource(
+        "spectralfm.sources.ossl:read_ossl",
+        key="files",
+        files={OSSL_VISNIR: RawFile("ossl", OSSL_VISNIR, f"{OSSL_BUCKET}/{OSSL_VISNIR}")},
+        block_schema=OSSL_SCHEMA,
     ),
 }
 
