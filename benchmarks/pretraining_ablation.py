@@ -54,8 +54,7 @@ RAMAN = "spectralfm(raman_only)"
 
 
 def run_arm(name: str, configfiles: list[str], steps: int | None, out: Path) -> Path:
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/ablation"]
-    cmd += ["--configfiles", *configfiles]
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/ablation", TABLE]
     if steps is not None:
         # --config replaces the whole `pretrain` block: repeat it with the new step count
         import yaml
@@ -65,7 +64,7 @@ def run_arm(name: str, configfiles: list[str], steps: int | None, out: Path) -> 
             block.update(yaml.safe_load((REPO / f).read_text()).get("pretrain", {}) or {})
         block["train"] = {**block["train"], "steps": steps}
         cmd += ["--config", f"pretrain={json.dumps(block)}"]
-    cmd.append(TABLE)
+    cmd += ["--configfiles", *configfiles]  # last: the option takes every argument after it
     start = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, check=True)
     print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
