@@ -1,3 +1,4 @@
+import json
 """Rerun only what a change invalidated, read from `snakemake -n` on a finished quick run.
 
 The workflow and library are copied into a scratch folder so the tests can edit config and code.
@@ -93,7 +94,13 @@ def test_quick_run_has_spectralfm_rows(quick_run):
     for method in ("spectralfm", "spectralfm_scratch", "spectralfm_ttt", "spectralfm_embed", "pds"):
         assert f",{method}," in table
     assert (workdir / "results/pretrain/model.safetensors").is_file()
-    assert (workdir / "results/corpus/stats.json").is_file()
+    stats = json.loads((workdir / "results/corpus/stats.json").read_text())
+    rows = {m: sum(split.values()) for m, split in stats["rows_by_modality"].items()}
+    assert rows["nir"] >= 0.1 * sum(rows.values())  # the quick corpus holds NIR
+    metrics = (workdir / "results/pretrain/metrics.jsonl").read_text().splitlines()
+    logged = json.loads(metrics[0])
+    for term in ("recon", "translation", "invariance", "instrument", "ot", "snv"):
+        assert term in logged, term  # every loss term is logged, none skipped
 
 
 def test_nothing_to_do_when_nothing_changed(quick_run):

@@ -45,6 +45,7 @@ import torch
 from spectralfm.errors import InputError
 from spectralfm.models.config import ModelConfig
 from spectralfm.models.fno import FNO1d
+from spectralfm.models.spectralfm import SpectralFM
 from spectralfm.sources.units import nm_to_wavenumber
 from spectralfm.training.checkpoint import CONFIG_FILE, load_pretrained
 from spectralfm.transfer.axes import resample
@@ -81,15 +82,15 @@ class ModelSpace:
         return out
 
 
-def load_model(pretrained: str | None, model_preset: str, with_weights: bool, name: str):
+def load_model(
+    pretrained: str | None, model_preset: str, with_weights: bool, name: str
+) -> SpectralFM:
     """The pretrained SpectralFM, or (with_weights=False) the same architecture freshly
     initialised: the config of `pretrained` when given, else the preset."""
     if with_weights:
         if pretrained is None:
             raise InputError(f"{name}: needs pretrained=<folder written by spectralfm pretraining>")
         return load_pretrained(pretrained)
-    from spectralfm.models.spectralfm import SpectralFM
-
     if pretrained is not None:
         cfg_file = Path(pretrained) / CONFIG_FILE
         if not cfg_file.is_file():
