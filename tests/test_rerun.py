@@ -1,4 +1,3 @@
-import json
 """Rerun only what a change invalidated, read from `snakemake -n` on a finished quick run.
 
 The workflow and library are copied into a scratch folder so the tests can edit config and code.
@@ -6,6 +5,7 @@ The workflow and library are copied into a scratch folder so the tests can edit 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
