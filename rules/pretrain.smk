@@ -3,7 +3,8 @@
 
 
 rule pretrain:
-    """Masked spectral reconstruction + VIB/domain/OT/MoE terms; checkpoints and resumes (SIGUSR1/
+    """Masked reconstruction of two simulated instrument views of each spectrum, with translation,
+    view-invariance, instrument, OT, VIB, domain and MoE terms; checkpoints and resumes (SIGUSR1/
     SIGTERM or a rerun), torchrun over all GPUs when pretrain.resources.gpu > 1."""
     input:
         corpus="results/corpus/corpus.h5",
