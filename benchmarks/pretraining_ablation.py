@@ -132,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=None, help="pretraining steps per arm")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks/out/ablation")
+    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
+                   help="run only these arms (the others' saved tables are reused)")  # fmt: skip
     p.add_argument("--compare-only", action="store_true", help="reuse the arms' saved tables")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tables = {name: args.out / f"{name}_corn_transfer.csv" for name in ARMS}
     if not args.compare_only:
-        for name, configfiles in ARMS.items():
-            tables[name] = run_arm(name, configfiles, args.steps, args.out)
+        for name in args.arms:
+            tables[name] = run_arm(name, ARMS[name], args.steps, args.out)
     result = compare(read_rows(tables["nir_pairs"]), read_rows(tables["raman_only"]))
     with open(args.out / "comparison.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(result[0]))

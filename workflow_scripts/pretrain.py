@@ -23,9 +23,17 @@ model_json = {"preset": sm.params.preset, **sm.params.model_overrides}
 train_json = dict(sm.params.train)
 
 # Checkpoints survive a failed or preempted job (Snakemake only removes declared outputs), so a
-# rerun resumes. They are only valid for the same run: drop them when the settings changed.
+# rerun resumes. They are only valid for the same run: drop them when the settings, the code or
+# the corpus changed (a rebuilt corpus file is a new one: its size and modification time).
+corpus = Path(sm.input.corpus).stat()
 run_key = json.dumps(
-    {"model": model_json, "train": train_json, "code": sm.params.code}, sort_keys=True
+    {
+        "model": model_json,
+        "train": train_json,
+        "code": sm.params.code,
+        "corpus": [corpus.st_size, corpus.st_mtime_ns],
+    },
+    sort_keys=True,
 )
 key_file = out_dir / "run_key.json"
 if key_file.exists() and key_file.read_text() != run_key:

@@ -487,6 +487,7 @@ def pretrain(
                     {"step": step, "world_size": ctx.world_size, "ranks_identical": identical},
                 )
             save_pretrained(out_dir, model_only, model_cfg)
+            metrics_path.touch()  # resumed at the last step: nothing new was logged
             plot_loss_curve(metrics_path, out_dir / "loss_curve.png")
         barrier(ctx)
     finally:
