@@ -221,3 +221,15 @@ def test_checkpoint_round_trip_is_pickle_free_and_atomic(tmp_path):
     assert [p.name for p in checkpoint_dirs(root)] == ["step_00000006", "step_00000007"]
     with pytest.raises(InputError, match="not a checkpoint"):
         load_checkpoint(tmp_path, other)
+
+
+def test_resume_key_changes_with_the_corpus_file(tmp_path):
+    from spectralfm.training.checkpoint import resume_key
+
+    corpus = tmp_path / "corpus.h5"
+    corpus.write_bytes(b"a" * 10)
+    key = resume_key({"preset": "tiny"}, {"steps": 5}, "code", corpus)
+    assert resume_key({"preset": "tiny"}, {"steps": 5}, "code", corpus) == key
+    assert resume_key({"preset": "tiny"}, {"steps": 6}, "code", corpus) != key
+    os.utime(corpus, ns=(0, corpus.stat().st_mtime_ns + 1))  # the corpus was rebuilt
+    assert resume_key({"preset": "tiny"}, {"steps": 5}, "code", corpus) != key

@@ -8,6 +8,7 @@ from _setup import setup
 
 log = setup(snakemake)  # noqa: F821
 
+from spectralfm.training.checkpoint import resume_key  # noqa: E402
 from spectralfm.training.pretrain import (  # noqa: E402
     CHECKPOINT_DIR,
     EXIT_RESUMABLE,
@@ -23,18 +24,8 @@ model_json = {"preset": sm.params.preset, **sm.params.model_overrides}
 train_json = dict(sm.params.train)
 
 # Checkpoints survive a failed or preempted job (Snakemake only removes declared outputs), so a
-# rerun resumes. They are only valid for the same run: drop them when the settings, the code or
-# the corpus changed (a rebuilt corpus file is a new one: its size and modification time).
-corpus = Path(sm.input.corpus).stat()
-run_key = json.dumps(
-    {
-        "model": model_json,
-        "train": train_json,
-        "code": sm.params.code,
-        "corpus": [corpus.st_size, corpus.st_mtime_ns],
-    },
-    sort_keys=True,
-)
+# rerun resumes. They are only valid for the same run: dropped when the key changes.
+run_key = resume_key(model_json, train_json, sm.params.code, Path(sm.input.corpus))
 key_file = out_dir / "run_key.json"
 if key_file.exists() and key_file.read_text() != run_key:
     log.info("settings or code changed since the checkpoints were written: starting over")

@@ -132,6 +132,21 @@ def _jsonable(d: dict) -> dict:
 # ---------------------------------------------------------------- checkpoints
 
 
+def resume_key(model: dict, train: dict, code: str, corpus: Path) -> str:
+    """What a run's checkpoints are valid for: the settings, the code and the corpus file (a
+    rebuilt corpus is a new file: its size and modification time), as canonical JSON."""
+    stat = Path(corpus).stat()
+    return json.dumps(
+        {
+            "model": model,
+            "train": train,
+            "code": code,
+            "corpus": [stat.st_size, stat.st_mtime_ns],
+        },
+        sort_keys=True,
+    )
+
+
 def checkpoint_dirs(root: Path) -> list[Path]:
     """Complete checkpoints under ``root``, oldest first."""
     root = Path(root)
