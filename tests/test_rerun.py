@@ -156,16 +156,16 @@ def test_augmentation_change_plans_augment_corpus_pretrain_spectralfm(quick_run)
         (
             "spectralfm/preprocess.py",
             {
-                "spectra": 2,
-                "augment": 2,
+                "spectra": 14,
+                "augment": 14,
                 "corpus": 1,
                 "pretrain": 1,
-                "transfer_spectralfm": 6,
+                "transfer_spectralfm": 8,
                 "table": 1,
             },
         ),
-        # the model: pretraining and fine-tuning, not the corpus
-        ("spectralfm/models/ssm.py", {"pretrain": 1, "transfer_spectralfm": 6, "table": 1}),
+        # the model: pretraining and the SpectralFM transfer jobs, not the corpus
+        ("spectralfm/models/ssm.py", {"pretrain": 1, "transfer_spectralfm": 8, "table": 1}),
     ],
 )
 def test_library_edit_plans_what_its_fingerprint_says(quick_run, module, expected):
