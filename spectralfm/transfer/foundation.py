@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -110,20 +110,21 @@ class FrozenFeatures:
         self.space = space
         self._cache: dict[bytes, tuple] = {}
 
-    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(n, p) -> (features (n, ...), resampled R (n, n_points), means, stds)."""
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(n, p) -> (features (n, ...), resampled R (n, n_points), its SNV x, means, stds)."""
         key = hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).digest() + repr(X.shape).encode()
         if key not in self._cache:
             R, mean, std = self.space.to_model(X)
-            snv = ((R - mean[:, None]) / std[:, None]).astype(np.float32)
+            x = (R - mean[:, None]) / std[:, None]
+            snv = torch.from_numpy(x.astype(np.float32))
             axis = torch.from_numpy(np.tile(self.space.axis, (len(X), 1)))
             with torch.no_grad():
                 parts = [
-                    self.compute(torch.from_numpy(snv[i : i + FEATURE_BATCH]), axis[i : i + FEATURE_BATCH])
+                    self.compute(snv[i : i + FEATURE_BATCH], axis[i : i + FEATURE_BATCH])
                     for i in range(0, len(X), FEATURE_BATCH)
-                ]  # fmt: skip
+                ]
             feats = torch.cat(parts).double().numpy() if parts else np.zeros((0,))
-            self._cache[key] = (feats, R, mean, std)
+            self._cache[key] = (feats, R, x, mean, std)
         return self._cache[key]
 
     def clear(self) -> None:
@@ -140,11 +141,9 @@ class Translation:
     b: float
     mean_shift: float
     std_ratio: float
-    steps: list = field(default_factory=list)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        G, R, mean, std = self.features(X)
-        x = (R - mean[:, None]) / std[:, None]
+        G, R, x, mean, std = self.features(X)
         shape = x + np.einsum("icj,c->ij", G, self.w) + self.b
         T = (mean + self.mean_shift)[:, None] + (std * self.std_ratio)[:, None] * shape
         return X + self.features.space.to_task(T - R)
@@ -188,32 +187,25 @@ class SpectralFMTransfer(TunedTransferMethod):
 
     # ------------------------------------------------------------ the head
 
-    def _load_head(self, n_points_hint: int | None = None) -> FNO1d:
+    def _prepare(self, task: TransferTask) -> None:
+        """Frozen features and per-standard normal equations for every sub-fit of this fit."""
+        if task.wavelengths_nm is None:
+            raise InputError(f"{self.name}: TransferTask.wavelengths_nm is needed (nm -> cm^-1)")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)  # scratch: a reproducible random head
             model = load_model(
                 self.pretrained, self.model_preset, self.uses_pretrained_weights, self.name
             )
-        head = model.transfer.to(self.device).eval()
-        self.n_points_ = model.cfg.n_points
-        return head
-
-    def _prepare(self, task: TransferTask) -> None:
-        """Frozen features and per-standard normal equations for every sub-fit of this fit."""
-        if task.wavelengths_nm is None:
-            raise InputError(f"{self.name}: TransferTask.wavelengths_nm is needed (nm -> cm^-1)")
-        head = self._load_head()
+        head: FNO1d = model.transfer.to(self.device).eval()
         device = torch.device(self.device)
-        space = ModelSpace(task.wavelengths_nm, self.n_points_)
+        space = ModelSpace(task.wavelengths_nm, model.cfg.n_points)
         self.features_ = FrozenFeatures(
             lambda x, a: head.features(x.to(device), a.to(device)).cpu(), space
         )
         self.w0_ = head.out.weight.detach().double().cpu().numpy()[0, :, 0]
         self.b0_ = float(head.out.bias.detach().double().cpu()[0])
-        G_t, R_t, m_t, s_t = self.features_(task.X_target_std)
-        _, R_m, m_m, s_m = self.features_(task.X_master_std)
-        x_t = (R_t - m_t[:, None]) / s_t[:, None]
-        x_m = (R_m - m_m[:, None]) / s_m[:, None]
+        G_t, _, x_t, m_t, s_t = self.features_(task.X_target_std)
+        _, _, x_m, m_m, s_m = self.features_(task.X_master_std)
         # least squares per standard: phi_ij = [G[i, :, j], 1], target x_m - x_t
         phi = np.concatenate([G_t, np.ones((len(G_t), 1, G_t.shape[2]))], axis=1)
         self.A_std_ = np.einsum("icj,idj->icd", phi, phi)
@@ -225,14 +217,15 @@ class SpectralFMTransfer(TunedTransferMethod):
         """The pool term: mean translated pool spectrum = mean master calibration spectrum."""
         if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
             raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
-        G_p, R_p, m_p, s_p = self.features_(task.X_target_unlabeled)
-        _, R_c, m_c, s_c = self.features_(task.X_master)
-        gap = ((R_c - m_c[:, None]) / s_c[:, None]).mean(0) - ((R_p - m_p[:, None]) / s_p[:, None]).mean(0)  # fmt: skip
+        G_p, _, x_p, _, _ = self.features_(task.X_target_unlabeled)
+        x_c = self.features_(task.X_master)[2]
+        gap = x_c.mean(0) - x_p.mean(0)
         phi = np.concatenate([G_p.mean(0), np.ones((1, G_p.shape[2]))])  # (width + 1, n_points)
         return phi @ phi.T, phi @ gap
 
-    def _translation(self, task: TransferTask, keep: np.ndarray, ridge: float) -> Translation:
-        """The head refitted on standards `keep` (and the pool for TTT), ridge towards w0."""
+    def _translations(self, task: TransferTask, keep: np.ndarray, ridges) -> dict:
+        """{ridge: the head refitted on standards `keep` (and the pool for TTT), ridge towards
+        w0}: the normal equations are summed once, then solved per ridge."""
         A, c = self.A_std_[keep].sum(0), self.c_std_[keep].sum(0)
         if self.adapts_on_pool:
             A_p, c_p = self._pool_equations(task)
@@ -241,26 +234,31 @@ class SpectralFMTransfer(TunedTransferMethod):
         theta0 = np.append(self.w0_, self.b0_)
         d = np.sqrt(np.maximum(np.diag(A), 1e-12))
         A_std, c_std = A / np.outer(d, d), c / d
-        theta = np.linalg.solve(A_std + ridge * np.eye(len(A)), c_std + ridge * d * theta0) / d
-        return Translation(
-            self.features_,
-            theta[:-1],
-            float(theta[-1]),
-            float(self.mean_shift_std_[keep].mean()),
-            float(self.std_ratio_std_[keep].mean()),
-        )
+        mean_shift = float(self.mean_shift_std_[keep].mean())
+        std_ratio = float(self.std_ratio_std_[keep].mean())
+        out = {}
+        for ridge in ridges:
+            theta = np.linalg.solve(A_std + ridge * np.eye(len(A)), c_std + ridge * d * theta0) / d
+            out[ridge] = Translation(
+                self.features_, theta[:-1], float(theta[-1]), mean_shift, std_ratio
+            )
+        return out
+
+    def _translation(self, task: TransferTask, keep: np.ndarray, ridge: float) -> Translation:
+        return self._translations(task, keep, [ridge])[ridge]
 
     # ------------------------------------------------------------ the tuning engine's hooks
 
     def _fit_subset(self, task, drop, candidates, stateless) -> list:
         keep = np.setdiff1d(np.arange(task.n_standards), drop)
         sub = self._without(task, drop) if len(drop) else task
-        translations = {
-            p["ridge"]: self._translation(sub, keep, float(p["ridge"])) for _, p in candidates
-        }
+        ridges = sorted({float(p["ridge"]) for _, p in candidates})
+        translations = self._translations(sub, keep, ridges)
         fitted = super()._fit_subset(task, drop, candidates, stateless)
         return [
-            None if item is None else (TranslateThen(translations[p["ridge"]], item[0]), item[1])
+            None
+            if item is None
+            else (TranslateThen(translations[float(p["ridge"])], item[0]), item[1])
             for item, (_, p) in zip(fitted, candidates, strict=True)
         ]
 
@@ -326,15 +324,11 @@ class SpectralFMEmbed(EPOTransfer):
             lambda x, a: model(x.to(device), a.to(device))["tokens"].float().cpu(), space
         )
         self.n_wavelengths_ = task.X_master.shape[1]
-
-        def embed(X):
-            return None if X is None else self._embed(X)
-
         features = TransferTask(
-            X_master=embed(task.X_master),
+            X_master=self._embed(task.X_master),
             y=task.y,
-            X_master_std=embed(task.X_master_std),
-            X_target_std=embed(task.X_target_std),
+            X_master_std=self._embed(task.X_master_std),
+            X_target_std=self._embed(task.X_target_std),
             y_std=task.y_std,
             std_index=task.std_index,
             seed=task.seed,
