@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 
 from spectralfm.errors import InputError
 from spectralfm.transfer.coral import CORAL
-from spectralfm.transfer.dipls import DIPLS
+from spectralfm.transfer.dipls import DIPLS, relaxed_difference_factors, row_space_basis
 from spectralfm.transfer.pls import PLSRegressionCV
 
 GRID = np.linspace(0.0, 1.0, 120)
@@ -129,6 +129,23 @@ def test_dipls_target_offset_does_not_matter():
     a = DIPLS(3, lambda_=10.0).fit(Xs, ys, pool)
     b = DIPLS(3, lambda_=10.0).fit(Xs, ys, pool + 0.7)
     np.testing.assert_allclose(a.predict(Xt), b.predict(Xt + 0.7), atol=1e-10)
+
+
+def test_dipls_shared_basis_and_factors_give_the_same_fit():
+    """DIPLSTransfer computes the row-space basis and the first latent variable's factorisation
+    once per sub-fit and passes them to every domain weight: the fits must not change."""
+    Xs, ys = chemistry(40, seed=1)
+    pool, _ = chemistry(30, seed=2)
+    pool = pool * np.linspace(0.9, 1.2, GRID.size)
+    Xs_c, pool_c = Xs - Xs.mean(axis=0), pool - pool.mean(axis=0)
+    basis = row_space_basis(Xs_c, pool_c)
+    factors = relaxed_difference_factors(Xs_c @ basis, pool_c @ basis)
+    for lam in (0.0, 10.0, 1000.0):
+        a = DIPLS(4, lambda_=lam).fit(Xs, ys, pool)
+        b = DIPLS(4, lambda_=lam).fit(Xs, ys, pool, basis=basis, factors=factors)
+        np.testing.assert_allclose(a.coef_path_, b.coef_path_, atol=1e-12)
+    with pytest.raises(InputError, match=r"basis: expected shape \(120, r\)"):
+        DIPLS(4, 1.0).fit(Xs, ys, pool, basis=basis[:-1])
 
 
 def test_dipls_params_and_errors():

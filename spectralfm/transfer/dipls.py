@@ -65,13 +65,19 @@ def relaxed_difference_factors(Xs: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarr
     return Q @ U, np.abs(L)
 
 
+def row_space_basis(Xs: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (p, r), r <= n_s + n_t, of the row space of the centred [Xs; Xt]."""
+    return np.linalg.qr(np.vstack([Xs, Xt]).T)[0]
+
+
 def domain_invariant_weight(
-    Xs: np.ndarray, Xt: np.ndarray, y: np.ndarray, lambda_: float
+    Xs: np.ndarray, Xt: np.ndarray, y: np.ndarray, lambda_: float, factors=None
 ) -> np.ndarray:
-    """Unit weight vector w ∝ (y'y I + lambda |C_s - C_t|)^-1 X_s'y for centred, deflated data."""
+    """Unit weight vector w ∝ (y'y I + lambda |C_s - C_t|)^-1 X_s'y for centred, deflated data
+    (`factors`: relaxed_difference_factors(Xs, Xt), when already computed)."""
     w = Xs.T @ y
     if lambda_ > 0:
-        G, s = relaxed_difference_factors(Xs, Xt)
+        G, s = relaxed_difference_factors(Xs, Xt) if factors is None else factors
         a, s = y @ y, lambda_ * s
         # (a I + G S G')^-1 v = (v - G diag(s/(a+s)) G'v) / a  (G orthonormal, so the inverse acts
         # eigenvalue by eigenvalue); the 1/a only scales w, which is normalised next.
@@ -113,7 +119,10 @@ class DIPLS(RegressorMixin, BaseEstimator):
             raise InputError(f"DIPLS lambda_={lam}: must be >= 0")
         return int(k), float(lam)
 
-    def fit(self, X_source, y, X_target_unlabeled):
+    def fit(self, X_source, y, X_target_unlabeled, *, basis=None, factors=None):
+        """basis, factors: `row_space_basis` of the centred X_source and X_target_unlabeled and
+        `relaxed_difference_factors` of them in that basis, when already computed (they do not
+        depend on lambda_: DIPLSTransfer shares them across its domain-weight candidates)."""
         Xs = check_spectra(X_source, "DIPLS.fit X_source")
         p = Xs.shape[1]
         Xt = check_spectra(X_target_unlabeled, "DIPLS.fit X_target_unlabeled", p)
@@ -141,7 +150,10 @@ class DIPLS(RegressorMixin, BaseEstimator):
         # Every weight, loading and regression vector lies in the row space of the centred
         # [Xs; Xt] (w is built from Xs'y and |C_s - C_t|, both there), so the fit runs exactly in
         # an orthonormal basis B of it: r <= n_s + n_t coordinates instead of p wavelengths.
-        basis, _ = np.linalg.qr(np.vstack([Xs, Xt]).T)  # (p, r)
+        if basis is None:
+            basis = row_space_basis(Xs, Xt)  # (p, r)
+        elif basis.ndim != 2 or basis.shape[0] != p:
+            raise InputError(f"DIPLS.fit basis: expected shape ({p}, r), got {basis.shape}")
         Xs, Xt = Xs @ basis, Xt @ basis
         scale = np.linalg.norm(Xs) * np.linalg.norm(y) + 1e-300
 
@@ -149,7 +161,7 @@ class DIPLS(RegressorMixin, BaseEstimator):
         for _ in range(k_max):
             if np.linalg.norm(Xs.T @ y) <= 1e-12 * scale:
                 break  # y (numerically) fully explained: further components would fit round-off
-            w = domain_invariant_weight(Xs, Xt, y, lam)
+            w = domain_invariant_weight(Xs, Xt, y, lam, factors if not W else None)
             ts, tt = Xs @ w, Xt @ w
             tss, ttt = ts @ ts, tt @ tt
             ps = Xs.T @ ts / tss
@@ -214,8 +226,9 @@ class DIPLSTransfer(TunedTransferMethod):
     uses_unlabeled: ClassVar[bool] = True
     TUNABLE: ClassVar[dict[str, tuple]] = {"domain_weight": (0.1, 1.0, 10.0, 100.0)}
 
-    # max_components 6: each di-PLS component solves an eigenproblem of the pooled rank; the
-    # latent-variable count is still chosen inside fit, within 1..6.
+    # max_components 6: each di-PLS component solves an eigenproblem of the pooled rank (the
+    # cost of the method: ~10 ms each on wheat's 165 + 155 spectra); the latent-variable count
+    # is still chosen inside fit, within 1..6.
     def __init__(self, domain_weight="auto", preprocessing="auto", master_components="auto",
                  max_components: int = 6, cv: int = 5):  # fmt: skip
         self.domain_weight = domain_weight
@@ -228,15 +241,19 @@ class DIPLSTransfer(TunedTransferMethod):
         Xs, y, Xt = task.X_master, task.y, task.X_target_unlabeled
         if Xt is None or len(Xt) < 2:
             raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
-        if ("scale", spec) not in cache:
-            _, s = relaxed_difference_factors(Xs - Xs.mean(axis=0), Xt - Xt.mean(axis=0))
+        if ("basis", spec) not in cache:  # shared by the domain-weight candidates of a sub-fit
+            Xs_c, Xt_c = Xs - Xs.mean(axis=0), Xt - Xt.mean(axis=0)
+            basis = row_space_basis(Xs_c, Xt_c)
+            factors = relaxed_difference_factors(Xs_c @ basis, Xt_c @ basis)
             yc = y - y.mean()
-            cache[("scale", spec)] = float(yc @ yc) / max(float(s.max(initial=0.0)), 1e-300)
+            cache[("basis", spec)] = basis, factors
+            cache[("scale", spec)] = float(yc @ yc) / max(float(factors[1].max(initial=0.0)), 1e-300)
+        basis, factors = cache[("basis", spec)]
         k_max = self._k_max()
         model = DIPLS(
             n_components=min(k_max, len(Xs) - 1, Xs.shape[1]),
             lambda_=float(params["domain_weight"]) * cache[("scale", spec)],
-        ).fit(Xs, y, Xt)
+        ).fit(Xs, y, Xt, basis=basis, factors=factors)
 
         def predict(X):
             path = model.predict_path(X)  # fewer columns when y was explained early
