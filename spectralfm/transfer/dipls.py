@@ -247,7 +247,9 @@ class DIPLSTransfer(TunedTransferMethod):
             factors = relaxed_difference_factors(Xs_c @ basis, Xt_c @ basis)
             yc = y - y.mean()
             cache[("basis", spec)] = basis, factors
-            cache[("scale", spec)] = float(yc @ yc) / max(float(factors[1].max(initial=0.0)), 1e-300)
+            cache[("scale", spec)] = float(yc @ yc) / max(
+                float(factors[1].max(initial=0.0)), 1e-300
+            )
         basis, factors = cache[("basis", spec)]
         k_max = self._k_max()
         model = DIPLS(
