@@ -146,6 +146,8 @@ def test_dipls_shared_basis_and_factors_give_the_same_fit():
         np.testing.assert_allclose(a.coef_path_, b.coef_path_, atol=1e-12)
     with pytest.raises(InputError, match=r"basis: expected shape \(120, r\)"):
         DIPLS(4, 1.0).fit(Xs, ys, pool, basis=basis[:-1])
+    with pytest.raises(InputError, match="factors: given without the basis"):
+        DIPLS(4, 1.0).fit(Xs, ys, pool, factors=factors)
 
 
 def test_dipls_params_and_errors():

@@ -151,6 +151,8 @@ class DIPLS(RegressorMixin, BaseEstimator):
         # [Xs; Xt] (w is built from Xs'y and |C_s - C_t|, both there), so the fit runs exactly in
         # an orthonormal basis B of it: r <= n_s + n_t coordinates instead of p wavelengths.
         if basis is None:
+            if factors is not None:
+                raise InputError("DIPLS.fit factors: given without the basis they were computed in")
             basis = row_space_basis(Xs, Xt)  # (p, r)
         elif basis.ndim != 2 or basis.shape[0] != p:
             raise InputError(f"DIPLS.fit basis: expected shape ({p}, r), got {basis.shape}")
