@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from spectralfm.datasets import load_benchmark  # noqa: E402
-from spectralfm.preprocessing import parse_preprocessing  # noqa: E402
 from spectralfm.transfer import make_method  # noqa: E402
 from spectralfm.transfer.protocol import (  # noqa: E402
     build_task,
@@ -48,8 +47,6 @@ from spectralfm.transfer.protocol import (  # noqa: E402
 from spectralfm.transfer.registry import method_class  # noqa: E402
 from spectralfm.transfer.tuning import (  # noqa: E402
     _Predictor,
-    _preprocess_task,
-    is_stateless,
     one_blas_thread,
     shuffled_folds,
 )
@@ -59,36 +56,25 @@ def decomposed_predictor(method, task):
     """The candidate and latent-variable count with the lowest transfer + master error."""
     candidates = method._candidates(task.X_master.shape[1])
     k_max = method._k_max()
-    stateless = {}
-    for spec in {spec for spec, _ in candidates}:
-        pre = parse_preprocessing(spec).fit(task.X_master)
-        if is_stateless(spec):
-            stateless[spec] = (pre, _preprocess_task(task, pre))
+    stateless = method._stateless_preprocessing(task, candidates)
 
-    def squared_errors(fitted, X, reference) -> np.ndarray:
-        """(n_candidates, K) summed squared differences between each fitted candidate's
-        predictions for X and `reference(predictor)` (inf for a failed fit)."""
-        out = np.full((len(candidates), k_max), np.inf)
-        for c, item in enumerate(fitted):
-            if item is not None:
-                predictor = _Predictor(*item)
-                err = predictor(X) - reference(predictor)
-                out[c] = np.where(np.isfinite(err), err**2, np.inf).sum(axis=0)
-        return out
-
-    transfer = np.zeros((len(candidates), k_max))
+    transfer = np.zeros((len(candidates), k_max))  # target-minus-master prediction differences
     for units in shuffled_folds(task.n_standards, method.cv, task.seed):
         fitted = method._fit_subset(task, units, candidates, stateless)
-        X_master = task.X_master_std[units]
-        transfer += squared_errors(fitted, task.X_target_std[units], lambda f, X=X_master: f(X))
+        for c, item in enumerate(fitted):
+            if item is None:
+                transfer[c] = np.inf
+                continue
+            predict = _Predictor(*item)
+            diff = predict(task.X_target_std[units]) - predict(task.X_master_std[units])
+            transfer[c] += np.where(np.isfinite(diff), diff**2, np.inf).sum(axis=0)
     transfer /= task.n_standards
 
     master = np.zeros((len(candidates), k_max))
     for units in shuffled_folds(len(task.y), 5, task.seed):
         sub = task.without_calibration_rows(units)
         fitted = method._fit_subset(sub, np.empty(0, int), candidates, {})
-        y = task.y[units][:, None]
-        master += squared_errors(fitted, task.X_master[units], lambda f, y=y: y)
+        master += method._sse(fitted, task.X_master[units], task.y[units], k_max)
     master /= len(task.y)
 
     c, k = np.unravel_index(int(np.argmin(transfer + master)), transfer.shape)

@@ -47,22 +47,15 @@ from spectralfm.transfer.tuning import Predictor, TunedTransferMethod
 
 
 def relaxed_difference_factors(Xs: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|C_s - C_t| as G diag(s) G' (G orthonormal p x r, s >= 0), for centred Xs, Xt.
+    """|C_s - C_t| as G diag(s) G' (G orthonormal, s >= 0), for centred Xs, Xt.
 
-    C_s - C_t = M' J M with M = [Xs/sqrt(n_s-1); Xt/sqrt(n_t-1)] and J = diag(+1.., -1..), so it
-    lives in the row space of M: with M' = Q R (thin QR) it is Q (R J R') Q', and the small r x r
-    eigenproblem R J R' = U L U' gives the relaxation |D| = (QU) |L| (QU)' without ever forming a
-    p x p matrix (p is the number of wavelengths, often 10x the number of spectra).
+    Meant for spectra expressed in `row_space_basis` (r <= n_s + n_t columns, as DIPLS.fit
+    uses them): D = C_s - C_t is then r x r and its eigenproblem small, where on raw spectra it
+    would be p x p (p wavelengths, often 10x the number of spectra).
     """
     ns, nt = len(Xs), len(Xt)
-    if Xs.shape[1] <= ns + nt:  # few columns (DIPLS.fit works in a basis): D itself is small
-        L, G = np.linalg.eigh(Xs.T @ Xs / (ns - 1) - Xt.T @ Xt / (nt - 1))
-        return G, np.abs(L)
-    M = np.vstack([Xs / np.sqrt(ns - 1), Xt / np.sqrt(nt - 1)])
-    sign = np.concatenate([np.ones(ns), -np.ones(nt)])
-    Q, R = np.linalg.qr(M.T)  # Q: p x r, r = min(p, ns + nt)
-    L, U = np.linalg.eigh((R * sign) @ R.T)
-    return Q @ U, np.abs(L)
+    L, G = np.linalg.eigh(Xs.T @ Xs / (ns - 1) - Xt.T @ Xt / (nt - 1))
+    return G, np.abs(L)
 
 
 def row_space_basis(Xs: np.ndarray, Xt: np.ndarray) -> np.ndarray:

@@ -234,6 +234,16 @@ class TunedTransferMethod(TransferMethod):
                 self.last_failure_ = err
         return fitted
 
+    def _stateless_preprocessing(self, task: TransferTask, candidates) -> dict:
+        """{spec: (fitted pipeline, task transformed once)} for the candidates' row-wise
+        preprocessings, shared by every sub-fit (see `is_stateless`)."""
+        stateless = {}
+        for spec in {spec for spec, _ in candidates}:
+            pre = parse_preprocessing(spec).fit(self._reference_rows(task))
+            if is_stateless(spec):
+                stateless[spec] = (pre, _preprocess_task(task, pre))
+        return stateless
+
     def _sse(self, fitted, X, y, k_max) -> np.ndarray:
         """(n_candidates, K) summed squared errors on held-out raw rows (inf: failed fit)."""
         out = np.full((len(fitted), k_max), np.inf)
@@ -266,11 +276,7 @@ class TunedTransferMethod(TransferMethod):
                 f"{self.name}: {n_units} training unit(s) cannot be cross-validated; fix "
                 f"methods.{self.name}.* in config instead of auto"
             )
-        stateless = {}
-        for spec in {spec for spec, _ in candidates}:
-            pre = parse_preprocessing(spec).fit(self._reference_rows(task))
-            if is_stateless(spec):
-                stateless[spec] = (pre, _preprocess_task(task, pre))
+        stateless = self._stateless_preprocessing(task, candidates)
         subsets = [(g,) for g in range(len(folds))] if (tune or with_intervals) else []
         if with_intervals and tune:
             subsets += list(itertools.combinations(range(len(folds)), 2))
