@@ -15,6 +15,7 @@ from sklearn.base import clone
 from spectralfm.errors import InputError
 from spectralfm.transfer import CLASSICAL_METHODS, METHOD_CLASSES, make_method
 from spectralfm.transfer.base import TransferTask
+from spectralfm.transfer.coral import CORAL
 from spectralfm.transfer.ds import DS
 from spectralfm.transfer.epo import EPO
 from spectralfm.transfer.pds import PDS
@@ -159,6 +160,30 @@ def test_sst_maps_standards_of_an_offset_instrument_onto_the_master():
     Xt = Xm + 0.05 + 0.1 * AXIS
     sst = SST(n_components=5).fit(Xt, Xm)
     np.testing.assert_allclose(sst.transform(Xt), Xm, atol=1e-10)
+
+
+
+@pytest.mark.parametrize(
+    ("correction", "settings"),
+    [
+        (EPO, [{"n_components": k} for k in (1, 2, 4)]),
+        (DS, [{"n_components": k} for k in (1, 3, None)] + [{"regularization": "ridge"}]),
+        (SST, [{"n_components": k} for k in (1, 2, 5)]),
+        (CORAL, [{"n_components": k} for k in (2, 5)] + [{"eps": 0.1}]),
+    ],
+)
+def test_shared_factors_give_the_same_correction_and_wrong_ones_are_refused(correction, settings):
+    """The tuned composites factorize once per sub-fit and pass it to every candidate's fit."""
+    Xm, _ = noisy_spectra(15, seed=6)
+    Xt = 1.02 * Xm + 0.03 + 0.05 * AXIS
+    factors = correction.factorize(Xt, Xm)
+    for params in settings:
+        alone = correction(**params).fit(Xt, Xm)
+        shared = correction(**params).fit(Xt, Xm, factors=factors)
+        np.testing.assert_allclose(shared.transform(Xt), alone.transform(Xt), rtol=0, atol=1e-12)
+    wrong = correction.factorize(Xt[:, :-1], Xm[:, :-1])
+    with pytest.raises(InputError, match=rf"{correction.__name__}.fit factors: .*factorize"):
+        correction(**settings[0]).fit(Xt, Xm, factors=wrong)
 
 
 # ---------------------------------------------------------------- strategies on known shifts

@@ -18,6 +18,18 @@ from spectralfm.errors import InputError
 from spectralfm.transfer.tuning import Predictor, TunedTransferMethod, master_path, pls_path
 
 
+def check_factors(factors: tuple, n_features: int, name: str) -> tuple:
+    """`factors` as a correction's `factorize` returns them, refused if they cannot be of the
+    spectra: (s, Vt, ...) with one right singular vector of n_features per singular value."""
+    s, Vt = factors[0], factors[1]
+    if Vt.ndim != 2 or Vt.shape[1] != n_features or len(s) != len(Vt):
+        raise InputError(
+            f"{name}.fit factors: singular vectors of shape {Vt.shape} cannot factorize spectra "
+            f"of {n_features} values; pass {name}.factorize of the same spectra"
+        )
+    return factors
+
+
 class CorrectedMasterTransfer(TunedTransferMethod):
     correction: ClassVar[type]
     correction_params: ClassVar[tuple[str, ...]] = ()  # constructor arguments of `correction`
@@ -36,9 +48,17 @@ class CorrectedMasterTransfer(TunedTransferMethod):
         return lambda X: path(correction.transform(X))
 
     def _fit_correction(self, task, spec: str, settings: dict, cache: dict):
-        """The correction with `settings`, fitted on this sub-fit's (preprocessed) task."""
+        """The correction with `settings`, fitted on this sub-fit's (preprocessed) task. A
+        correction with a `factorize` (what its fit computes whatever the settings: an SVD) has
+        it computed once per sub-fit and preprocessing, shared by the candidates."""
         if self.paired:
-            return self.correction(**settings).fit(task.X_target_std, task.X_master_std)
-        if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
+            spectra = (task.X_target_std, task.X_master_std)
+        elif task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
             raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
-        return self.correction(**settings).fit(task.X_target_unlabeled, task.X_master)
+        else:
+            spectra = (task.X_target_unlabeled, task.X_master)
+        if not hasattr(self.correction, "factorize"):
+            return self.correction(**settings).fit(*spectra)
+        if ("factors", spec) not in cache:
+            cache[("factors", spec)] = self.correction.factorize(*spectra)
+        return self.correction(**settings).fit(*spectra, factors=cache[("factors", spec)])

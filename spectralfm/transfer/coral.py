@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
 from spectralfm.transfer.base import check_spectra
-from spectralfm.transfer.composite import CorrectedMasterTransfer
+from spectralfm.transfer.composite import CorrectedMasterTransfer, check_factors
 
 
 def _regularised_cov(Z: np.ndarray, eps: float) -> np.ndarray:
@@ -64,7 +64,22 @@ class CORAL(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.eps = eps
 
-    def fit(self, X_target, X_master):
+    @staticmethod
+    def factorize(X_target, X_master) -> tuple[np.ndarray, np.ndarray]:
+        """(s, Vt): singular values and right singular vectors of the centred master spectra
+        (to their numerical rank), from the n x n Gram matrix (n << p): several times cheaper
+        than an SVD inside tuning loops."""
+        Xm = check_spectra(X_master, "CORAL.fit X_master")
+        centred = Xm - Xm.mean(axis=0)
+        s2, U = np.linalg.eigh(centred @ centred.T)
+        s2, U = s2[::-1].clip(min=0.0), U[:, ::-1]
+        s = np.sqrt(s2)
+        rank = int(np.sum(s > 1e-7 * s[0])) if s[0] > 0 else 0
+        return s[:rank], (U[:, :rank] / s[:rank]).T @ centred
+
+    def fit(self, X_target, X_master, *, factors=None):
+        """`factors`: `CORAL.factorize` of the same spectra, when already computed (it does not
+        depend on n_components or eps)."""
         Xm = check_spectra(X_master, "CORAL.fit X_master")
         p = Xm.shape[1]
         Xt = check_spectra(X_target, "CORAL.fit X_target", p)
@@ -83,14 +98,8 @@ class CORAL(TransformerMixin, BaseEstimator):
 
         self.mean_target_ = Xt.mean(axis=0)
         self.mean_master_ = Xm.mean(axis=0)
-        # Principal directions from the n x n Gram matrix (n << p): the same right singular
-        # vectors as an SVD of the centred spectra, several times cheaper inside tuning loops.
-        centred = Xm - self.mean_master_
-        s2, U = np.linalg.eigh(centred @ centred.T)
-        s2, U = s2[::-1].clip(min=0.0), U[:, ::-1]
-        s = np.sqrt(s2)
-        rank = int(np.sum(s > 1e-7 * s[0])) if s[0] > 0 else 0
-        Vt = (U[:, :rank] / s[:rank]).T @ centred
+        s, Vt = self.factorize(Xt, Xm) if factors is None else check_factors(factors, p, "CORAL")
+        rank = len(s)
         if rank == 0:
             raise InputError(
                 "CORAL.fit X_master: all spectra are identical, no covariance to match"

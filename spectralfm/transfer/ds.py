@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.composite import CorrectedMasterTransfer
+from spectralfm.transfer.composite import CorrectedMasterTransfer, check_factors
 
 REGULARIZATIONS = ("tsvd", "ridge")
 
@@ -87,17 +87,27 @@ class DS(TransformerMixin, BaseEstimator):
         self.alpha = alpha
         self.n_components = n_components
 
-    def fit(self, X_target_std, X_master_std):
+    @staticmethod
+    def factorize(X_target_std, X_master_std) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(s, Vt, U' (Xm - mean)): the SVD of the centred target standards, with U applied to
+        the centred master standards (none of it depends on the regularisation)."""
+        Xt, Xm = _paired(X_target_std, X_master_std, "DS.fit")
+        U, s, Vt = np.linalg.svd(Xt - Xt.mean(axis=0), full_matrices=False)
+        return s, Vt, U.T @ (Xm - Xm.mean(axis=0))
+
+    def fit(self, X_target_std, X_master_std, *, factors=None):
+        """`factors`: `DS.factorize` of the same spectra, when already computed."""
         Xt, Xm = _paired(X_target_std, X_master_std, "DS.fit")
         if self.regularization not in REGULARIZATIONS:
             raise InputError(f"DS regularization={self.regularization!r}: expected one of {REGULARIZATIONS}")  # fmt: skip
         self.mean_target_ = Xt.mean(axis=0)
         self.mean_master_ = Xm.mean(axis=0)
         # F = V diag(f) U' (Xm - mean) has rank <= N: keep its two thin factors, never the p x p.
-        U, s, Vt = np.linalg.svd(Xt - self.mean_target_, full_matrices=False)
+        s, Vt, self.right_ = (
+            self.factorize(Xt, Xm) if factors is None else check_factors(factors, Xt.shape[1], "DS")
+        )  # right_: (r, p)
         factor = _filter_factors(s, self.regularization, self.alpha, self.n_components)
         self.left_ = Vt.T * factor  # (p, r)
-        self.right_ = U.T @ (Xm - self.mean_master_)  # (r, p)
         return self
 
     @property

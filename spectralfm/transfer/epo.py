@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.composite import CorrectedMasterTransfer
+from spectralfm.transfer.composite import CorrectedMasterTransfer, check_factors
 from spectralfm.transfer.ds import _paired
 
 
@@ -22,16 +22,27 @@ class EPO(TransformerMixin, BaseEstimator):
     """fit(X_target_std, X_master_std): the first `n_components` right singular vectors of the
     (uncentred, so the mean instrument offset counts) difference matrix; transform(X): X with those
     directions projected out, X (I - V V'). Fewer components are used when the standards span
-    fewer (e.g. N standards give at most N directions)."""
+    fewer (e.g. N standards give at most N directions). `factors`: `EPO.factorize` of the same
+    spectra, when already computed (it does not depend on n_components)."""
 
     def __init__(self, n_components: int = 4):
         self.n_components = n_components
 
-    def fit(self, X_target_std, X_master_std):
+    @staticmethod
+    def factorize(X_target_std, X_master_std) -> tuple[np.ndarray, np.ndarray]:
+        """(s, Vt): the SVD of the difference matrix."""
+        Xt, Xm = _paired(X_target_std, X_master_std, "EPO.fit")
+        return np.linalg.svd(Xt - Xm, full_matrices=False)[1:]
+
+    def fit(self, X_target_std, X_master_std, *, factors=None):
         Xt, Xm = _paired(X_target_std, X_master_std, "EPO.fit")
         if int(self.n_components) != self.n_components or self.n_components < 0:
             raise InputError(f"EPO n_components={self.n_components!r}: must be an integer >= 0")
-        _, s, Vt = np.linalg.svd(Xt - Xm, full_matrices=False)
+        s, Vt = (
+            self.factorize(Xt, Xm)
+            if factors is None
+            else check_factors(factors, Xt.shape[1], "EPO")
+        )
         # Directions with (numerically) zero difference carry nothing to remove.
         k = int(min(self.n_components, np.sum(s > 1e-12 * max(s[0], 1e-300))))
         self.components_ = Vt[:k]  # (k, p), orthonormal rows

@@ -75,32 +75,33 @@ def _kernel_path(X: np.ndarray, y: np.ndarray, k_max: int):
     NIPALS components, each costing O(n^2) instead of O(n p).
 
     With E_a the deflated spectra and f_a the deflated y, E_a' f_a = Xc' f_a (f_a is orthogonal
-    to the earlier scores), so w_a is Xc' f_a normalised, the score t_a = K_a f_a / sqrt(f_a' K_a
-    f_a) with K_a = E_a E_a' deflated as Q K_a Q (Q = I - t t'/t't), and the regression vectors
-    are coef_k = Xc' F_k (T_k' K F_k)^-1 T_k' y (T_k' K F_k is upper triangular, like P'W)."""
+    to the earlier scores), so w_a is Xc' f_a normalised and the score is t_a = K_a f_a / sqrt(f_a'
+    K_a f_a), K_a = E_a E_a' = P K P with P the projector off the earlier (orthogonal) scores.
+    Since P f_a = f_a, K_a f_a = P (K f_a) and f_a' K_a f_a = f_a' K f_a: K is never deflated,
+    each component costs one K f and a projection. The regression vectors are coef_k = Xc' F_k
+    (T_k' K F_k)^-1 T_k' y (T_k' K F_k is upper triangular, like P'W)."""
     x_mean, y_mean = X.mean(axis=0), float(y.mean())
     Xc, f = X - x_mean, y - y_mean
     K = Xc @ Xc.T
     n = len(X)
-    T, F = np.zeros((n, k_max)), np.zeros((n, k_max))
-    Ka = K.copy()
+    T, F, tt_all = np.zeros((n, k_max)), np.zeros((n, k_max)), np.zeros(k_max)
     x_size, y_size = np.sqrt(max(np.trace(K), 0.0)), np.linalg.norm(f)
     n_comp = 0
     for a in range(k_max):
         if np.linalg.norm(f) <= _EXHAUSTED * y_size:
             break
-        Kf = Ka @ f
+        Kf = K @ f
         size2 = f @ Kf  # |E_a' f_a|^2
         if size2 <= 0.0:
             break
+        if a:
+            Kf -= T[:, :a] @ ((T[:, :a].T @ Kf) / tt_all[:a])
         t = Kf / np.sqrt(size2)
         tt = t @ t
         if np.sqrt(tt) <= _EXHAUSTED * x_size:
             break
-        T[:, a], F[:, a] = t, f
+        T[:, a], F[:, a], tt_all[a] = t, f, tt
         f = f - (f @ t / tt) * t
-        Kt = Ka @ t
-        Ka = Ka - (np.outer(t, Kt) + np.outer(Kt, t)) / tt + np.outer(t, t) * ((t @ Kt) / tt**2)
         n_comp = a + 1
     coefs = np.zeros((X.shape[1], k_max))
     if n_comp:

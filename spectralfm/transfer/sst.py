@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spectralfm.errors import InputError
-from spectralfm.transfer.composite import CorrectedMasterTransfer
+from spectralfm.transfer.composite import CorrectedMasterTransfer, check_factors
 from spectralfm.transfer.ds import _paired
 
 
@@ -30,12 +30,19 @@ class SST(TransformerMixin, BaseEstimator):
     def __init__(self, n_components: int = 2):
         self.n_components = n_components
 
-    def fit(self, X_target_std, X_master_std):
+    @staticmethod
+    def factorize(X_target_std, X_master_std) -> tuple[np.ndarray, np.ndarray]:
+        """(s, Vt): the SVD of [X_master | X_target]."""
+        Xt, Xm = _paired(X_target_std, X_master_std, "SST.fit")
+        return np.linalg.svd(np.hstack([Xm, Xt]), full_matrices=False)[1:]
+
+    def fit(self, X_target_std, X_master_std, *, factors=None):
+        """`factors`: `SST.factorize` of the same spectra, when already computed."""
         Xt, Xm = _paired(X_target_std, X_master_std, "SST.fit")
         if int(self.n_components) != self.n_components or self.n_components < 1:
             raise InputError(f"SST n_components={self.n_components!r}: must be an integer >= 1")
         p = Xt.shape[1]
-        _, s, Vt = np.linalg.svd(np.hstack([Xm, Xt]), full_matrices=False)
+        s, Vt = self.factorize(Xt, Xm) if factors is None else check_factors(factors, 2 * p, "SST")
         k = int(min(self.n_components, np.sum(s > 1e-12 * max(s[0], 1e-300))))
         P_master, P_target = Vt[:k, :p], Vt[:k, p:]  # (k, p) loadings seen by each instrument
         # F = pinv(P_target) (P_master - P_target) has rank k: keep its two thin factors.
