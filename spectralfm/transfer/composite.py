@@ -47,16 +47,19 @@ class CorrectedMasterTransfer(TunedTransferMethod):
             path = master_path(task, spec, self._k_max(), cache)
         return lambda X: path(correction.transform(X))
 
+    def _correction_spectra(self, task) -> tuple:
+        """(target, master) spectra the correction is fitted on."""
+        if self.paired:
+            return task.X_target_std, task.X_master_std
+        if task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
+            raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
+        return task.X_target_unlabeled, task.X_master
+
     def _fit_correction(self, task, spec: str, settings: dict, cache: dict):
         """The correction with `settings`, fitted on this sub-fit's (preprocessed) task. A
         correction with a `factorize` (what its fit computes whatever the settings: an SVD) has
         it computed once per sub-fit and preprocessing, shared by the candidates."""
-        if self.paired:
-            spectra = (task.X_target_std, task.X_master_std)
-        elif task.X_target_unlabeled is None or len(task.X_target_unlabeled) < 2:
-            raise InputError(f"{self.name}: needs the unlabeled target pool (>= 2 spectra)")
-        else:
-            spectra = (task.X_target_unlabeled, task.X_master)
+        spectra = self._correction_spectra(task)
         if not hasattr(self.correction, "factorize"):
             return self.correction(**settings).fit(*spectra)
         if ("factors", spec) not in cache:
