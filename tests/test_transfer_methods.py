@@ -162,7 +162,6 @@ def test_sst_maps_standards_of_an_offset_instrument_onto_the_master():
     np.testing.assert_allclose(sst.transform(Xt), Xm, atol=1e-10)
 
 
-
 @pytest.mark.parametrize(
     ("correction", "settings"),
     [
