@@ -180,8 +180,17 @@ def protocol_value(key, default=None):
     return lambda wildcards: config["transfer"][wildcards.dataset].get(key, default)
 
 
+def method_settings(name):
+    """Method `name`'s settings: `method_defaults` (shared by every method), then its own
+    `methods.<name>` entry, which wins."""
+    return {
+        **(config.get("method_defaults") or {}),
+        **(config["methods"].get(name) or {}),
+    }
+
+
 def method_params(wildcards):
-    return config["methods"].get(wildcards.method) or {}
+    return method_settings(wildcards.method)
 
 
 def check_transfer_config():
@@ -214,11 +223,18 @@ def check_transfer_config():
             )
             width = min(bench.channels[source], bench.channels[target])
             for name in settings["methods"]:
-                spec = (config["methods"].get(name) or {}).get("preprocessing", "auto")
+                spec = method_settings(name).get("preprocessing", "auto")
+                own = config["methods"].get(name) or {}
+                key = f"methods.{name}" if "preprocessing" in own else "method_defaults"
                 if spec != "auto":
-                    parse_spec(
-                        spec, f"config methods.{name}.preprocessing", n_features=width
-                    )
+                    parse_spec(spec, f"config {key}.preprocessing", n_features=width)
+    # a shared setting must be a parameter of every method in a table
+    shared = config.get("method_defaults") or {}
+    listed = {
+        name for settings in config["transfer"].values() for name in settings["methods"]
+    }
+    for name in sorted(listed):
+        check_method_params(name, shared, key=f"config method_defaults (for {name})")
     for name, params in config["methods"].items():
         check_method_params(name, params or {}, key=f"config methods.{name}")
 

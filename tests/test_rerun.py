@@ -134,6 +134,19 @@ def test_translator_setting_change_plans_only_spectralfm_transfer_and_table(quic
     assert jobs == {"transfer_spectralfm": 2, "table": 1}
 
 
+def test_shared_method_setting_plans_every_transfer_job_and_table(quick_run):
+    workdir, mirror = quick_run
+    overrides = workdir / "profiles/quick/overrides.yaml"
+    backup = overrides.read_text()
+    _edit_yaml(overrides, lambda c: c.update({"method_defaults": {"cv": 3}}))
+    try:
+        jobs = planned_jobs(workdir, mirror)
+    finally:
+        overrides.write_text(backup)
+    # two pairs x (8 classical methods, 4 SpectralFM methods)
+    assert jobs == {"transfer": 16, "transfer_spectralfm": 8, "table": 1}
+
+
 def test_augmentation_change_plans_augment_corpus_pretrain_spectralfm(quick_run):
     workdir, mirror = quick_run
     overrides = workdir / "profiles/quick/overrides.yaml"

@@ -26,7 +26,10 @@ SMALL_CORN = {
             "seeds": [0, 1],
             "methods": ["no_transfer", "target_full", "pds", "sbc", "coral"],
         }
-    }
+    },
+    # a shared setting, and a method's own entry winning over it
+    "method_defaults": {"cv": 4},
+    "methods": {"sbc": {"cv": 3}},
 }
 
 
@@ -52,6 +55,12 @@ def corn_run(tmp_path_factory, shared_data):
         mirror=shared_data / "mirror",
     )
     return workdir
+
+
+def test_shared_and_own_method_settings_reach_every_row(corn_run):
+    rows = _rows(corn_run / "results/tables/corn_transfer.csv")
+    folds = {(r["method"], json.loads(r["params"])["cv"]) for r in rows}
+    assert folds == {("no_transfer", 4), ("target_full", 4), ("pds", 4), ("coral", 4), ("sbc", 3)}
 
 
 def test_corn_table_rows_and_columns(corn_run):
@@ -198,6 +207,9 @@ def test_unknown_pair_is_rejected(tmp_path):
         ({"transfer": {"corn": {"repeats": 0}}}, ["repeats", "minimum"]),
         ({"transfer": {"sugarcane": {"pairs": ["NIRONE2.2->SCiO"]}}},
          ["transfer.sugarcane.pairs", "NIRONE2.2->SCiO", "1750-2150", "740-1070"]),
+        ({"method_defaults": {"windw": 3}}, ["method_defaults (for coral)", "windw"]),
+        ({"method_defaults": {"preprocessing": "snv+magic"}},
+         ["method_defaults.preprocessing", "unknown step 'magic'"]),
     ],
 )  # fmt: skip
 def test_bad_config_is_refused_before_any_job(tmp_path, overrides, words):
