@@ -180,13 +180,19 @@ def protocol_value(key, default=None):
     return lambda wildcards: config["transfer"][wildcards.dataset].get(key, default)
 
 
+def shared_settings():
+    """`method_defaults`: the settings every method shares."""
+    return config.get("method_defaults") or {}
+
+
+def own_settings(name):
+    """Method `name`'s own `methods.<name>` entry."""
+    return config["methods"].get(name) or {}
+
+
 def method_settings(name):
-    """Method `name`'s settings: `method_defaults` (shared by every method), then its own
-    `methods.<name>` entry, which wins."""
-    return {
-        **(config.get("method_defaults") or {}),
-        **(config["methods"].get(name) or {}),
-    }
+    """Method `name`'s settings: the shared ones, then its own entry, which wins."""
+    return {**shared_settings(), **own_settings(name)}
 
 
 def method_params(wildcards):
@@ -224,19 +230,20 @@ def check_transfer_config():
             width = min(bench.channels[source], bench.channels[target])
             for name in settings["methods"]:
                 spec = method_settings(name).get("preprocessing", "auto")
-                own = config["methods"].get(name) or {}
-                key = f"methods.{name}" if "preprocessing" in own else "method_defaults"
                 if spec != "auto":
+                    own = "preprocessing" in own_settings(name)
+                    key = f"methods.{name}" if own else "method_defaults"
                     parse_spec(spec, f"config {key}.preprocessing", n_features=width)
     # a shared setting must be a parameter of every method in a table
-    shared = config.get("method_defaults") or {}
     listed = {
         name for settings in config["transfer"].values() for name in settings["methods"]
     }
     for name in sorted(listed):
-        check_method_params(name, shared, key=f"config method_defaults (for {name})")
-    for name, params in config["methods"].items():
-        check_method_params(name, params or {}, key=f"config methods.{name}")
+        check_method_params(
+            name, shared_settings(), key=f"config method_defaults (for {name})"
+        )
+    for name in config["methods"]:
+        check_method_params(name, own_settings(name), key=f"config methods.{name}")
 
 
 check_transfer_config()
